@@ -1,0 +1,50 @@
+# vos_ros: two commands on a fresh machine, `make demo` and `make test`.
+# `make setup` (idempotent) creates .venv with torch (CPU), the ROS 2 Jazzy wheels, our built
+# msg/srv and this package (symlink install, so edits are live).
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vos_ros_setup
+BUILD := $(CURDIR)/build/vos_ros
+export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
+
+.PHONY: setup demo test test-all lint bench clean interfaces
+
+setup: $(STAMP)
+
+$(VENV)/.deps: requirements.txt requirements-ros.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt -r requirements-ros.txt
+	touch $@
+
+# Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (shared/docs/ros2_pypi.md 3.2, 7).
+$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh
+	bash scripts/fix_rosidl_cmake.sh $(VENV)
+	mkdir -p $(BUILD)
+	AMENT_PREFIX_PATH=$(VENV) cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+	  -DAMENT_CMAKE_SYMLINK_INSTALL=ON -DCMAKE_PREFIX_PATH=$(VENV) -DCMAKE_INSTALL_PREFIX=$(VENV) \
+	  -DPython3_EXECUTABLE=$(PY) > $(BUILD).configure.log
+	cmake --build $(BUILD) -j2 > $(BUILD).build.log
+	cmake --install $(BUILD) > $(BUILD).install.log
+	printf '#!/bin/sh\nexec %s -m vos_ros.tools.cli "$$@"\n' $(PY) > $(VENV)/bin/vos-ros && chmod +x $(VENV)/bin/vos-ros
+	$(PY) -c "from vos_ros.msg import TrackArray; from vos_ros.srv import AddObjects; import vos_ros.core"
+	touch $@
+
+interfaces: setup
+	cmake --build $(BUILD) -j2 && cmake --install $(BUILD)
+
+demo: setup
+	$(PY) -m vos_ros.tools.demo
+
+lint: setup
+	$(VENV)/bin/ruff check vos_ros tests launch scripts
+
+test: setup lint
+	$(PY) -m pytest -q
+
+test-all: setup lint
+	$(PY) -m pytest -q -m "slow or not slow"
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,142 @@
+"""Run-time configuration: typed views of the parameters in config/*.yaml.
+
+The YAML files are the one source of defaults. They use the ROS 2 parameter file layout
+(``<node>: ros__parameters: {group.name: value}``) so the node loads them unchanged; the
+core and the CLI read the same file through :func:`load_params`. Field metadata holds
+each parameter's description, which the node uses when it declares the parameter.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _share_dir() -> Path:
+    """config/ and models/ live at the repo root, or in share/vos_ros after an install."""
+    if (PACKAGE_ROOT / "config").is_dir():
+        return PACKAGE_ROOT
+    try:  # colcon / cmake install: <prefix>/share/vos_ros
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory("vos_ros"))
+    except Exception:  # noqa: BLE001 - ament index absent: fall back to the source tree
+        return PACKAGE_ROOT
+
+
+SHARE_DIR = _share_dir()
+CONFIG_DIR = SHARE_DIR / "config"
+MODELS_DIR = SHARE_DIR / "models"
+TRACKER_CONFIG = CONFIG_DIR / "vos_tracker.yaml"
+
+
+def load_params(path: str | Path = TRACKER_CONFIG) -> dict[str, Any]:
+    """Flat ``{"group.name": value}`` dict from a ROS 2 parameter YAML file (first node entry)."""
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f) or {}
+    for entry in doc.values():
+        if isinstance(entry, dict) and "ros__parameters" in entry:
+            return dict(entry["ros__parameters"])
+    raise ValueError(f"{path}: no '<node>: ros__parameters:' section")
+
+
+def describe(text: str) -> dict[str, str]:
+    """Field metadata holding a parameter's description."""
+    return {"description": text}
+
+
+T = TypeVar("T")
+
+
+def from_params(cls: type[T], params: dict[str, Any], group: str) -> T:
+    """Build dataclass ``cls`` from the ``group.*`` entries of ``params`` (all must be present)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = f"{group}.{f.name}"
+        if key not in params:
+            raise KeyError(f"parameter '{key}' missing from the configuration")
+        values[f.name] = params[key]
+    obj = cls(**values)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+@dataclass
+class ModelRuntimeConfig:
+    checkpoint: str = field(metadata=describe("checkpoint path; empty = the shipped weights in models/"))
+    device: str = field(metadata=describe("torch device: cpu, cuda or cuda:N"))
+    input_short_side: int = field(metadata=describe("scale frames so the short side is at most this (0 = as is)"))
+    threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
+
+    def validate(self) -> None:
+        if self.input_short_side != 0 and self.input_short_side < 64:
+            raise ValueError("model.input_short_side must be 0 or >= 64")
+        if self.threads < 0:
+            raise ValueError("model.threads must be >= 0")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")
+
+
+@dataclass
+class MemoryConfig:
+    working_frames: int = field(metadata=describe("newest memory frames kept in full (FIFO)"))
+    write_every: int = field(metadata=describe("write a memory frame every N frames (prompt frames always)"))
+    max_prompt_frames: int = field(metadata=describe("prompt frames kept forever; older ones are consolidated"))
+    long_term_tokens: int = field(metadata=describe("consolidated long-term prototype tokens kept at most"))
+    prototypes_per_frame: int = field(metadata=describe("tokens a frame leaving the FIFO gives to long-term memory"))
+    top_k: int = field(metadata=describe("memory tokens each query pixel reads from"))
+    fine_frames: int = field(metadata=describe("newest memory frames used for stride-8 matching"))
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < (0 if f.name in ("long_term_tokens", "prototypes_per_frame") else 1):
+                raise ValueError(f"memory.{f.name} must be positive, got {getattr(self, f.name)}")
+
+
+@dataclass
+class LifecycleConfig:
+    confirm_frames: int = field(metadata=describe("a NEW track becomes TRACKED after this many present frames"))
+    presence_threshold: float = field(metadata=describe("presence score above which an object counts as visible"))
+    min_area: int = field(metadata=describe("masks smaller than this many input pixels count as absent"))
+    lost_after: int = field(metadata=describe("frames OCCLUDED before a track becomes LOST"))
+
+    def validate(self) -> None:
+        if not 0.0 < self.presence_threshold < 1.0:
+            raise ValueError("lifecycle.presence_threshold must be in (0, 1)")
+        if self.confirm_frames < 1 or self.lost_after < 1 or self.min_area < 0:
+            raise ValueError("lifecycle.confirm_frames and lost_after must be >= 1, min_area >= 0")
+
+
+@dataclass
+class TrackerConfig:
+    """Everything a Session needs, read from one parameter file."""
+
+    model: ModelRuntimeConfig
+    memory: MemoryConfig
+    lifecycle: LifecycleConfig
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrackerConfig:
+        return cls(
+            model=from_params(ModelRuntimeConfig, params, "model"),
+            memory=from_params(MemoryConfig, params, "memory"),
+            lifecycle=from_params(LifecycleConfig, params, "lifecycle"),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path = TRACKER_CONFIG, **overrides: Any) -> TrackerConfig:
+        """Defaults from ``path``; ``overrides`` use dotted names with '__' for '.' (memory__top_k=10)."""
+        params = load_params(path)
+        for key, value in overrides.items():
+            dotted = key.replace("__", ".")
+            if dotted not in params:
+                raise KeyError(f"unknown parameter '{dotted}'")
+            params[dotted] = value
+        return cls.from_params(params)

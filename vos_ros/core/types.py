@@ -1,0 +1,79 @@
+"""Plain data that crosses the Session boundary: prompts in, per-object results out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class TrackState(IntEnum):
+    """Track lifecycle states; values match the constants of vos_ros/msg/Track.msg."""
+
+    NEW = 0
+    TRACKED = 1
+    OCCLUDED = 2
+    LOST = 3
+    REMOVED = 4
+
+
+Box = tuple[float, float, float, float]  # x, y, width, height in input pixels
+
+
+@dataclass
+class Prompt:
+    """One new object: a mask (H x W, nonzero = object) or a box, with an optional label."""
+
+    mask: np.ndarray | None = None
+    box: Box | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.mask is None) == (self.box is None):
+            raise ValueError("a Prompt needs exactly one of mask or box")
+        if self.box is not None:
+            x, y, w, h = (float(v) for v in self.box)
+            if not (w > 0 and h > 0):
+                raise ValueError(f"box {self.box}: width and height must be positive")
+            self.box = (x, y, w, h)
+
+
+@dataclass
+class ObjectResult:
+    """One object in one frame. ``mask`` is H x W bool at the input resolution."""
+
+    id: int
+    label: str
+    mask: np.ndarray
+    presence: float          # is the object visible in this frame? in [0, 1]
+    state: TrackState
+    box: Box | None          # bounding box of ``mask``; None when the mask is empty
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class FrameResult:
+    """Output of ``Session.step`` for one frame."""
+
+    frame_index: int
+    objects: list[ObjectResult]
+    label_image: np.ndarray                  # H x W uint16, 0 = background, pixel = track id
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def by_id(self, track_id: int) -> ObjectResult:
+        for obj in self.objects:
+            if obj.id == track_id:
+                return obj
+        raise KeyError(f"no track {track_id} in frame {self.frame_index}")
+
+
+def mask_box(mask: np.ndarray) -> Box | None:
+    """Tight x, y, w, h box of a boolean mask, None when empty."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if ys.size == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return (float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1))

@@ -1,0 +1,1 @@
+"""Text grounding: phrases to object candidates and masks (no ROS imports)."""

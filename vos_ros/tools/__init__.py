@@ -1,0 +1,1 @@
+"""Offline tools: train, eval, bench, track, ground (the vos-ros CLI)."""
