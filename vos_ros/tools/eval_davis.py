@@ -1,0 +1,158 @@
+"""Run the tracker on a DAVIS-layout root and score it with the official J, F and J&F.
+
+One Session per sequence. Every object gets its GT mask once, at the first frame where it is
+annotated (objects may first appear after frame 0), and is tracked from there on. The objects are
+the DAVIS ones: ids 1..K, K = the largest id in the first GT frame. Predictions are optionally
+written as indexed PNGs (``--out``) that ``vos-ros eval score`` reads. Ends with ``J&F-Mean: 0.xxx``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.types import FrameResult, Prompt
+from vos_ros.tools.davis_io import DavisSequence, list_sequences, write_labels
+from vos_ros.tools.davis_metric import aggregate, evaluate_sequence, n_objects, scored_frames
+from vos_ros.tools.eval_score import add_dataset_arguments, format_table, with_frame_counts, write_json
+
+
+class StepSession(Protocol):
+    """The part of ``vos_ros.core.session.Session`` the runner uses."""
+
+    def step(self, frame: np.ndarray, prompts: list[Prompt] | None = None) -> FrameResult: ...
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_dataset_arguments(parser)
+    parser.add_argument("--out", type=Path, default=None, help="write predictions to OUT/<seq>/<frame>.png")
+    parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter file")
+    parser.add_argument("--short-side", type=int, default=None,
+                        help="override model.input_short_side (the network's input scale)")
+    parser.add_argument("--max-frames", type=int, default=None,
+                        help="use only the first N frames of each sequence (N >= 3)")
+
+
+@dataclass
+class SequenceRun:
+    """Predicted label maps (GT ids) of every processed frame and the time spent in ``step``."""
+
+    predictions: list[np.ndarray]
+    gt: list[np.ndarray]
+    step_seconds: float
+
+    @property
+    def fps(self) -> float:
+        return len(self.predictions) / self.step_seconds if self.step_seconds > 0 else float("inf")
+
+
+def first_annotated(gt: list[np.ndarray], k: int) -> dict[int, list[int]]:
+    """{frame index: ids 1..k whose first non-empty GT mask is in that frame}."""
+    pending = set(range(1, k + 1))
+    starts: dict[int, list[int]] = {}
+    for i, labels in enumerate(gt):
+        present = sorted(obj for obj in pending if (labels == obj).any())
+        if present:
+            starts[i] = present
+            pending.difference_update(present)
+    return starts
+
+
+def track_sequence(session: StepSession, seq: DavisSequence, max_frames: int | None = None,
+                   bar: tqdm | None = None) -> SequenceRun:
+    """Run ``session`` over the frames of ``seq``, prompting each object where it is first annotated."""
+    gt = seq.all_labels(max_frames)
+    scored_frames(len(gt))  # refuse sequences too short to score before spending time on them
+    k = n_objects(gt[0])
+    starts = first_annotated(gt, k)
+    if max(int(labels.max()) for labels in gt) > k:
+        tqdm.write(f"{seq.name}: GT ids above {k} appear after the first frame; DAVIS counts only the "
+                   f"objects of the first frame, so they are neither tracked nor scored")
+    gt_of_label = {str(obj): obj for obj in range(1, k + 1)}
+    gt_of_track: dict[int, int] = {}
+    predictions = []
+    seconds = 0.0
+    for i, labels in enumerate(gt):
+        frame = seq.image(i)
+        if frame.shape[:2] != labels.shape:
+            raise ValueError(f"{seq.name} frame {seq.frames[i]}: image is {frame.shape[:2]}, "
+                             f"annotation {labels.shape}")
+        prompts = [Prompt(mask=labels == obj, label=str(obj)) for obj in starts.get(i, [])]
+        t0 = time.perf_counter()
+        res = session.step(frame, prompts=prompts)
+        seconds += time.perf_counter() - t0
+        if res.label_image.shape != labels.shape:
+            raise ValueError(f"{seq.name} frame {seq.frames[i]}: session label image is "
+                             f"{res.label_image.shape}, GT is {labels.shape}")
+        # tracks are matched to DAVIS ids through the label they were prompted with
+        gt_of_track.update({o.id: gt_of_label[o.label] for o in res.objects if o.label in gt_of_label})
+        predictions.append(to_gt_ids(res.label_image, gt_of_track))
+        if bar is not None:
+            bar.update(1)
+    return SequenceRun(predictions, gt, seconds)
+
+
+def to_gt_ids(label_image: np.ndarray, gt_of_track: dict[int, int]) -> np.ndarray:
+    """Map a track-id label image to GT ids; pixels of tracks not in the map become background."""
+    size = max(int(label_image.max(initial=0)), *gt_of_track, 0) + 1
+    lut = np.zeros(size, dtype=np.uint8)
+    for track, obj in gt_of_track.items():
+        lut[track] = obj
+    return lut[label_image]
+
+
+def evaluate_davis(root: str | Path, sequences: list[str] | None, make_session: Callable[[], StepSession],
+                   out: Path | None = None, max_frames: int | None = None, progress: bool = True) -> dict:
+    """Track and score every sequence; result layout as :func:`davis_metric.aggregate` plus timing."""
+    if max_frames is not None and max_frames < 3:
+        raise ValueError(f"max_frames must be >= 3 (first and last frames are not scored), got {max_frames}")
+    names = list_sequences(root, sequences)
+    seqs = [DavisSequence.open(root, name) for name in names]
+    total = sum(len(s.frames) if max_frames is None else min(max_frames, len(s.frames)) for s in seqs)
+    scores, n_frames, timing = {}, {}, {}
+    t0 = time.perf_counter()
+    with tqdm(total=total, desc="eval davis", unit="frame", disable=not progress) as bar:
+        for seq in seqs:
+            bar.set_postfix_str(seq.name)
+            tracked = track_sequence(make_session(), seq, max_frames, bar)
+            if out is not None:
+                for name, pred in zip(seq.frames, tracked.predictions, strict=False):
+                    write_labels(out / seq.name / f"{name}.png", pred)
+            scores[seq.name] = evaluate_sequence(seq.name, tracked.gt, tracked.predictions[1:-1])
+            n_frames[seq.name] = len(tracked.gt)
+            timing[seq.name] = {"frames": len(tracked.gt), "step_s": tracked.step_seconds, "fps": tracked.fps}
+    result = with_frame_counts(aggregate(scores), n_frames)
+    for name, entry in result["per_sequence"].items():
+        entry["timing"] = timing[name]
+    frames = sum(t["frames"] for t in timing.values())
+    step_s = sum(t["step_s"] for t in timing.values())
+    result["timing"] = {"frames": frames, "step_s": step_s, "fps": frames / step_s if step_s > 0 else None,
+                        "wall_s": time.perf_counter() - t0}
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    from vos_ros.core.session import Session, load_model  # torch is imported only when tracking
+
+    overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
+    config = TrackerConfig.load(args.config, **overrides)
+    t0 = time.perf_counter()
+    model = load_model(config.model)
+    load_s = time.perf_counter() - t0
+    result = evaluate_davis(args.root, args.sequences, lambda: Session(model, config),
+                            out=args.out, max_frames=args.max_frames)
+    result["timing"]["model_load_s"] = load_s
+    result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
+              "max_frames": args.max_frames, **result}
+    if args.json:
+        write_json(args.json, result)
+    fps = {name: f"{e['timing']['fps']:.2f}" for name, e in result["per_sequence"].items()}
+    print(format_table(result, {"fps": fps}))
+    return 0
