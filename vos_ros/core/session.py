@@ -1,0 +1,377 @@
+"""One Session per stream: push frames, get per-object masks, presence, ids and states back.
+
+    model = load_model(config.model)
+    session = Session(model, config)
+    result = session.step(frame, prompts=[Prompt(box=(x, y, w, h), label="mug")])
+
+The Session owns all run-time state (memory bank, object queries, fine memory of the previous frame,
+tracks, frame counter); the model only holds weights, so several Sessions can share one model.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vos_ros.core.backbone import STRIDE
+from vos_ros.core.config import MODELS_DIR, ModelRuntimeConfig, TrackerConfig
+from vos_ros.core.lifecycle import Track
+from vos_ros.core.memory import MemoryBank
+from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
+
+DEFAULT_CHECKPOINT = MODELS_DIR / "vos_lite0.pt"
+
+_models: dict[tuple[str, str], VOSModel] = {}
+_models_lock = threading.Lock()
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> VOSModel:
+    """A VOSModel with the trainable weights of ``path`` (strict: every tensor must fit)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found (train one with `vos-ros train`)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = VOSModel(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_trainable_state_dict(ckpt["state_dict"])
+    return model.to(device).eval()
+
+
+def load_model(cfg: ModelRuntimeConfig) -> VOSModel:
+    """The model named by the configuration (shipped weights by default), loaded once per process."""
+    path = str(Path(cfg.checkpoint) if cfg.checkpoint else DEFAULT_CHECKPOINT)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    with _models_lock:
+        key = (path, cfg.device)
+        if key not in _models:
+            _models[key] = load_checkpoint(path, cfg.device)
+        return _models[key]
+
+
+@dataclass
+class FrameGeometry:
+    """How an input frame maps to the network input: scale, then zero-pad to multiples of 16."""
+
+    height: int          # input frame
+    width: int
+    scaled_h: int        # after scaling
+    scaled_w: int
+    padded_h: int        # network input
+    padded_w: int
+
+    @classmethod
+    def for_frame(cls, height: int, width: int, short_side: int) -> FrameGeometry:
+        scale = min(1.0, short_side / min(height, width)) if short_side > 0 else 1.0
+        sh, sw = max(STRIDE, round(height * scale)), max(STRIDE, round(width * scale))
+        pad = lambda n: -(-n // STRIDE) * STRIDE  # noqa: E731
+        return cls(height, width, sh, sw, pad(sh), pad(sw))
+
+    def image_tensor(self, frame: np.ndarray, device: torch.device) -> torch.Tensor:
+        """H x W x 3 uint8 -> 1 x 3 x padded_h x padded_w float in [0, 255]."""
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float()
+        if (self.scaled_h, self.scaled_w) != (self.height, self.width):
+            x = F.interpolate(x, size=(self.scaled_h, self.scaled_w), mode="bilinear", align_corners=False,
+                              antialias=True)
+        return F.pad(x, (0, self.padded_w - self.scaled_w, 0, self.padded_h - self.scaled_h))
+
+    def masks_to_stride4(self, masks: np.ndarray, device: torch.device) -> torch.Tensor:
+        """K x H x W bool -> 1 x K x padded_h/4 x padded_w/4 float (area fractions)."""
+        m = torch.from_numpy(masks.astype(np.float32)).to(device)[None]
+        m = F.interpolate(m, size=(self.scaled_h, self.scaled_w), mode="area") if m.shape[-2:] != (
+            self.scaled_h, self.scaled_w) else m
+        m = F.pad(m, (0, self.padded_w - self.scaled_w, 0, self.padded_h - self.scaled_h))
+        return F.avg_pool2d(m, 4)
+
+    def boxes_to_stride4(self, boxes: Sequence[Box], device: torch.device) -> torch.Tensor:
+        """Boxes in input pixels -> 1 x K x padded_h/4 x padded_w/4 filled rectangles."""
+        s = self.scaled_h / self.height
+        h4, w4 = self.padded_h // 4, self.padded_w // 4
+        out = torch.zeros(1, len(boxes), h4, w4, device=device)
+        for k, (x, y, w, h) in enumerate(boxes):
+            x0, y0 = int(np.floor(x * s / 4)), int(np.floor(y * s / 4))
+            x1, y1 = int(np.ceil((x + w) * s / 4)), int(np.ceil((y + h) * s / 4))
+            out[0, k, max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)] = 1
+        return out
+
+    def stride4_to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """C x padded_h/4 x padded_w/4 -> C x H x W (bilinear, padding cropped)."""
+        x = F.interpolate(x[None], size=(self.padded_h, self.padded_w), mode="bilinear", align_corners=False)
+        x = x[..., : self.scaled_h, : self.scaled_w]
+        if (self.scaled_h, self.scaled_w) != (self.height, self.width):
+            x = F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False)
+        return x[0]
+
+
+def check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        desc = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame)
+        raise ValueError(f"frame must be an H x W x 3 uint8 RGB array, got {desc}")
+    if frame.shape[0] < 8 or frame.shape[1] < 8:
+        raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels is too small (min 8x8)")
+
+
+class Session:
+    """Run-time state of one stream. Not thread-safe: call it from one thread (the node's worker)."""
+
+    def __init__(self, model: VOSModel, config: TrackerConfig) -> None:
+        self.model = model
+        self.cfg = config
+        self.device = next(model.parameters()).device
+        self.memory = MemoryBank(config.memory)
+        self._next_id = 1
+        self.reset()
+
+    # -- public API -------------------------------------------------------------------------------
+    @property
+    def object_ids(self) -> list[int]:
+        return [t.id for t in self.tracks]
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the newest processed frame (-1 before the first)."""
+        return self._frame_index
+
+    @property
+    def last_frame(self) -> np.ndarray | None:
+        return self._last_frame
+
+    def reset(self) -> None:
+        """Forget all objects and memory. Ids are still never reused."""
+        self.memory.clear()
+        self.tracks: list[Track] = []
+        self.queries = torch.zeros(1, 0, self.model.cfg.queries_per_object, self.model.cfg.query_dim,
+                                   device=self.device)
+        self._prev_key8: torch.Tensor | None = None
+        self._prev_values8: torch.Tensor | None = None
+        self._probs4: torch.Tensor | None = None      # 1 x K x h4 x w4 newest object probabilities
+        self._feats: FrameFeatures | None = None
+        self._geometry: FrameGeometry | None = None
+        self._last_frame: np.ndarray | None = None
+        self._frame_index = -1
+
+    def memory_stats(self) -> dict[str, int]:
+        stats = self.memory.stats()
+        stats["objects"] = len(self.tracks)
+        if self._geometry is not None:
+            tokens = (self._geometry.padded_h // STRIDE) * (self._geometry.padded_w // STRIDE)
+            stats["token_bound"] = self.memory.token_bound(tokens)
+        return stats
+
+    @torch.inference_mode()
+    def step(self, frame: np.ndarray, prompts: Sequence[Prompt] = ()) -> FrameResult:
+        """Track all objects into ``frame`` (H x W x 3 uint8 RGB); ``prompts`` add objects on this frame."""
+        t0 = time.perf_counter()
+        check_frame(frame)
+        geometry = self._geometry_for(frame)
+        self._check_prompts(prompts, frame.shape[:2])
+        feats = self.model.encode_frame(geometry.image_tensor(frame, self.device))
+        t_backbone = time.perf_counter()
+        self._frame_index += 1
+        K = len(self.tracks)
+        presence = torch.zeros(0, device=self.device)
+        if K and not self.memory.empty:
+            probs4, presence = self._track(feats)
+        else:
+            probs4 = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
+        given = self._add_prompted(feats, geometry, prompts, probs4)
+        probs4 = torch.cat([probs4, given], 1) if given.shape[1] else probs4
+        if given.shape[1]:  # prompted pixels belong to the new objects
+            claimed = given.sum(1, keepdim=True).clamp(max=1)
+            probs4[:, :K] *= 1 - claimed
+            presence = torch.cat([presence, torch.full((given.shape[1],), 10.0, device=self.device)])
+        self._remember(feats, probs4, prompt=bool(prompts))
+        self._feats, self._geometry, self._last_frame = feats, geometry, frame
+        result = self._result(geometry, probs4, torch.sigmoid(presence), new_count=given.shape[1],
+                              prompt_masks=[p.mask for p in prompts])
+        t1 = time.perf_counter()
+        result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
+        return result
+
+    @torch.inference_mode()
+    def add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None = None) -> list[int]:
+        """Add objects given on ``frame`` (default: the newest processed frame); they are tracked from
+        the next step on. Returns their new ids."""
+        if not prompts:
+            raise ValueError("no prompts given")
+        if frame is None:
+            if self._last_frame is None:
+                raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
+            feats, geometry, frame = self._feats, self._geometry, self._last_frame
+        else:
+            check_frame(frame)
+            geometry = self._geometry_for(frame)
+            feats = self.model.encode_frame(geometry.image_tensor(frame, self.device))
+        self._check_prompts(prompts, frame.shape[:2])
+        K = len(self.tracks)
+        if frame is self._last_frame and self._probs4 is not None:
+            existing = self._probs4
+        else:  # another image: nothing is known about the existing objects there
+            existing = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
+        given = self._add_prompted(feats, geometry, prompts, existing)
+        probs4 = torch.cat([existing * (1 - given.sum(1, keepdim=True).clamp(max=1)), given], 1)
+        keys16, values16, key8, values8 = self._encode_memory(feats, probs4)
+        if frame is not self._last_frame:
+            values16[:K] = 0
+        self.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True)
+        if frame is self._last_frame:
+            self._prev_key8, self._prev_values8, self._probs4 = key8, values8, probs4
+        else:
+            self._extend_fine_memory(given.shape[1])
+        return self.object_ids[K:]
+
+    def remove_objects(self, ids: Sequence[int]) -> None:
+        """Stop tracking ``ids``. Unknown ids raise KeyError and nothing is removed."""
+        unknown = sorted(set(ids) - set(self.object_ids))
+        if unknown:
+            raise KeyError(f"unknown track ids {unknown}; tracked ids are {self.object_ids}")
+        slots = [k for k, t in enumerate(self.tracks) if t.id in set(ids)]
+        keep = [k for k in range(len(self.tracks)) if k not in slots]
+        self.memory.remove_objects(slots)
+        self.tracks = [self.tracks[k] for k in keep]
+        self.queries = self.queries[:, keep]
+        if self._prev_values8 is not None:
+            self._prev_values8 = self._prev_values8[:, keep]
+        if self._probs4 is not None:
+            self._probs4 = self._probs4[:, keep]
+
+    # -- internals --------------------------------------------------------------------------------
+    def _geometry_for(self, frame: np.ndarray) -> FrameGeometry:
+        h, w = frame.shape[:2]
+        if self._geometry is not None and (self._geometry.height, self._geometry.width) != (h, w):
+            if self.tracks:
+                raise ValueError(f"frame size changed from {self._geometry.width}x{self._geometry.height} "
+                                 f"to {w}x{h} while tracking; call reset() first")
+            self._geometry = None
+            self.memory.clear()
+            self._prev_key8 = self._prev_values8 = self._probs4 = None
+        return self._geometry or FrameGeometry.for_frame(h, w, self.cfg.model.input_short_side)
+
+    @staticmethod
+    def _check_prompts(prompts: Sequence[Prompt], size: tuple[int, int]) -> None:
+        for i, p in enumerate(prompts):
+            if p.mask is not None:
+                if p.mask.shape != size:
+                    raise ValueError(f"prompt {i}: mask is {p.mask.shape[1]}x{p.mask.shape[0]}, "
+                                     f"frame is {size[1]}x{size[0]}")
+                if not p.mask.any():
+                    raise ValueError(f"prompt {i}: mask is empty")
+            else:
+                x, y, w, h = p.box
+                if x >= size[1] or y >= size[0] or x + w <= 0 or y + h <= 0:
+                    raise ValueError(f"prompt {i}: box {p.box} lies outside the {size[1]}x{size[0]} frame")
+
+    def _track(self, feats: FrameFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """Existing objects into this frame -> probabilities 1 x K x h4 x w4, presence logits K."""
+        mem = self.memory.gather()
+        buckets = time_bucket(self._frame_index - mem.times, mem.prompt, self.model.cfg.time_buckets)
+        K = len(self.tracks)
+        valid = torch.ones(1, K, dtype=torch.bool, device=self.device)
+        logits, presence, _, idx, weights = self.model.segment(
+            feats, mem.keys[None], mem.values[None], buckets[None].to(self.device), self._prev_key8,
+            self._prev_values8, self.queries, valid, self.cfg.memory.top_k)
+        self.memory.record_reads(idx[0], weights[0])
+        probs = aggregate(logits, valid).softmax(1)[:, 1:]
+        return probs, presence[0]
+
+    def _add_prompted(self, feats: FrameFeatures, geometry: FrameGeometry, prompts: Sequence[Prompt],
+                      existing: torch.Tensor) -> torch.Tensor:
+        """Create tracks for ``prompts``; -> their masks 1 x P x h4 x w4 (boxes via the box path)."""
+        if not prompts:
+            return existing.new_zeros(1, 0, *existing.shape[-2:])
+        masks = []
+        for p in prompts:
+            if p.mask is not None:
+                masks.append(geometry.masks_to_stride4((p.mask != 0)[None], self.device))
+            else:
+                masks.append(self._box_mask(feats, geometry, [p.box]))
+        given = torch.cat(masks, 1)
+        for p in prompts:
+            self.tracks.append(Track(self._next_id, p.label))
+            self._next_id += 1
+        self.queries = torch.cat([self.queries, self.model.query_init(feats, given)], 1)
+        self.memory.add_objects(len(prompts))
+        return given
+
+    def _box_mask(self, feats: FrameFeatures, geometry: FrameGeometry, boxes: Sequence[Box]) -> torch.Tensor:
+        rect = geometry.boxes_to_stride4(boxes, self.device)
+        logits, _ = self.model.segment_boxes(feats, rect, torch.ones(1, len(boxes), dtype=torch.bool,
+                                                                      device=self.device))
+        # the mask must stay inside its box: it is a prior, refined but not exceeded
+        return (torch.sigmoid(logits) > 0.5).float() * rect
+
+    def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        v16, v8 = self.model.values(feats, probs4)
+        keys16 = feats.key16[0].flatten(1).T                       # N x Ck
+        values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
+        return keys16, values16, feats.key8, v8
+
+    def _remember(self, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool) -> None:
+        """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames."""
+        if not self.tracks:
+            return
+        keys16, values16, key8, values8 = self._encode_memory(feats, probs4)
+        self._prev_key8, self._prev_values8, self._probs4 = key8, values8, probs4
+        if prompt or self._frame_index % self.cfg.memory.write_every == 0:
+            self.memory.add(keys16, values16, self._frame_index, prompt=prompt)
+
+    def _extend_fine_memory(self, count: int) -> None:
+        """Objects added on a separate image have no previous-frame values yet: zeros."""
+        if self._prev_values8 is not None:
+            pad = self._prev_values8.new_zeros(1, count, *self._prev_values8.shape[2:])
+            self._prev_values8 = torch.cat([self._prev_values8, pad], 1)
+        if self._probs4 is not None:
+            self._probs4 = torch.cat([self._probs4, self._probs4.new_zeros(1, count, *self._probs4.shape[2:])], 1)
+
+    def _result(self, geometry: FrameGeometry, probs4: torch.Tensor, presence: torch.Tensor, new_count: int,
+                prompt_masks: list[np.ndarray | None]) -> FrameResult:
+        K = len(self.tracks)
+        H, W = geometry.height, geometry.width
+        label = np.zeros((H, W), np.uint16)
+        objects: list[ObjectResult] = []
+        if K:
+            probs = geometry.stride4_to_input(probs4[0])                        # K x H x W
+            bg = (1 - probs.sum(0, keepdim=True)).clamp(min=0)
+            winner = torch.cat([bg, probs], 0).argmax(0).cpu().numpy()          # 0 = background
+            masks = [winner == k + 1 for k in range(K)]
+            # mask prompts are used as given on their own frame
+            for j, m in enumerate(prompt_masks):
+                if m is not None:
+                    k = K - new_count + j
+                    for other in range(K):
+                        masks[other] &= ~(m != 0)
+                    masks[k] = m != 0
+            for k, track in enumerate(self.tracks):
+                p = float(presence[k])
+                present = p >= self.cfg.lifecycle.presence_threshold and masks[k].sum() >= self.cfg.lifecycle.min_area
+                state = track.update(present, self.cfg.lifecycle)
+                mask = masks[k] if track.visible else np.zeros((H, W), bool)
+                label[mask] = track.id
+                objects.append(ObjectResult(track.id, track.label, mask, p, state, mask_box(mask)))
+        return FrameResult(self._frame_index, objects, label)
+
+
+@torch.inference_mode()
+def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], short_side: int = 480
+                  ) -> list[np.ndarray]:
+    """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box."""
+    check_frame(frame)
+    if not boxes:
+        return []
+    device = next(model.parameters()).device
+    geometry = FrameGeometry.for_frame(frame.shape[0], frame.shape[1], short_side)
+    feats = model.encode_frame(geometry.image_tensor(frame, device))
+    rect = geometry.boxes_to_stride4(boxes, device)
+    logits, _ = model.segment_boxes(feats, rect, torch.ones(1, len(boxes), dtype=torch.bool, device=device))
+    probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])
+    return [m for m in (probs > 0.5).cpu().numpy()]
+
+
+__all__ = ["Session", "load_model", "load_checkpoint", "segment_boxes", "TrackState", "Prompt"]

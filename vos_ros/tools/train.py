@@ -1,0 +1,215 @@
+"""Train the tracker: synthetic multi-object clips from COCO instances, then DAVIS-2016 train clips.
+
+The backbone is frozen (its batch-norm too), so only the ~2 M head parameters learn; that is what
+makes training on a 2-core CPU feasible, and the same command scales to a GPU (--device cuda,
+bigger --batch / --size). Runs are seeded, logged (runs/<name>/log.jsonl) and resumable (--resume).
+
+    vos-ros train --name lite0 --steps 6000 --davis-from 4000 --export models/vos_lite0.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vos_ros.core.model import ModelConfig, VOSModel, aggregate, time_bucket
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default="lite0", help="run folder under --runs")
+    p.add_argument("--runs", default="runs", help="where runs keep logs and checkpoints")
+    p.add_argument("--steps", type=int, default=6000, help="total optimiser steps")
+    p.add_argument("--davis-from", type=int, default=4000,
+                   help="step from which DAVIS-2016 train clips are mixed in (synthetic only before)")
+    p.add_argument("--davis-ratio", type=float, default=0.5, help="share of DAVIS clips after --davis-from")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--frames", type=int, default=3, help="frames per clip (first one is the prompt)")
+    p.add_argument("--size", default="240x432", help="clip HxW")
+    p.add_argument("--max-objects", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--box-prob", type=float, default=0.3,
+                   help="share of clips whose first-frame mask comes from the box path")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--workers", type=int, default=1, help="data loader processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt")
+    p.add_argument("--export", default="", help="write the shipped-weights file here at the end")
+    p.add_argument("--ablate", choices=["", "time_bias", "fine", "queries"], default="",
+                   help="train without one component (for the ablation table)")
+    p.add_argument("--data-root", default="", help="shared data folder (default ../shared/data)")
+
+
+def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, top_k: int = 30
+              ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Track each clip from its first-frame masks; loss on every later frame (and on the box path).
+
+    batch: frames B x T x 3 x H x W uint8, masks B x T x K x H x W bool, valid B x K, times B x T.
+    """
+    frames, masks, valid, times = batch["frames"], batch["masks"].float(), batch["valid"], batch["times"]
+    B, T, _, H, W = frames.shape
+    feats = [model.encode_frame(frames[:, t].float()) for t in range(T)]
+    gt4 = [F.avg_pool2d(masks[:, t], 4) for t in range(T)]                       # B x K x H/4 x W/4
+    stats: dict[str, float] = {}
+
+    # first frame: the box path learns to turn boxes into masks; some clips start from its output
+    box_rect = boxes_from_masks(gt4[0])
+    box_logits, _ = model.segment_boxes(feats[0], box_rect, valid)
+    loss = mask_loss(box_logits, masks[:, 0], valid)
+    stats["box"] = float(loss.detach())
+    use_box = (torch.rand(B, 1, 1, 1, device=frames.device) < box_prob).float()
+    first = use_box * torch.sigmoid(box_logits).detach() * box_rect + (1 - use_box) * gt4[0]
+    first = first * valid[..., None, None]
+
+    queries = model.query_init(feats[0], first)
+    v16, v8 = model.values(feats[0], first)
+    mem_keys = [feats[0].key16.flatten(2).transpose(1, 2)]                         # B x N x Ck
+    mem_values = [v16.flatten(3).transpose(2, 3)]                                 # B x K x N x Cv
+    mem_times = [times[:, :1].expand(-1, mem_keys[0].shape[1])]
+    mem_prompt = [torch.ones_like(mem_times[0], dtype=torch.bool)]
+    prev_key8, prev_v8 = feats[0].key8, v8
+    track_loss = 0.0
+    for t in range(1, T):
+        keys, values = torch.cat(mem_keys, 1), torch.cat(mem_values, 2)
+        buckets = time_bucket(times[:, t:t + 1] - torch.cat(mem_times, 1), torch.cat(mem_prompt, 1),
+                              model.cfg.time_buckets)
+        logits, presence, _, _, _ = model.segment(feats[t], keys, values, buckets, prev_key8, prev_v8,
+                                                  queries, valid, top_k)
+        visible = (masks[:, t].flatten(2).sum(-1) > 0).float()
+        step_loss = mask_loss(logits, masks[:, t], valid) + 0.5 * (
+            F.binary_cross_entropy_with_logits(presence, visible, reduction="none") * valid).sum() / valid.sum()
+        track_loss = track_loss + step_loss / (T - 1)
+        probs = aggregate(logits, valid).softmax(1)[:, 1:]
+        v16, v8 = model.values(feats[t], probs)
+        mem_keys.append(feats[t].key16.flatten(2).transpose(1, 2))
+        mem_values.append(v16.flatten(3).transpose(2, 3))
+        mem_times.append(times[:, t:t + 1].expand(-1, mem_keys[-1].shape[1]))
+        mem_prompt.append(torch.zeros_like(mem_times[-1], dtype=torch.bool))
+        prev_key8, prev_v8 = feats[t].key8, v8
+    stats["track"] = float(track_loss.detach())
+    return loss * 0.5 + track_loss, stats
+
+
+def boxes_from_masks(masks4: torch.Tensor) -> torch.Tensor:
+    """Filled rectangles of each mask's box, with a little random slack like a user's box."""
+    out = torch.zeros_like(masks4)
+    B, K, h, w = masks4.shape
+    for b in range(B):
+        for k in range(K):
+            ys, xs = torch.nonzero(masks4[b, k] > 0.25, as_tuple=True)
+            if ys.numel() == 0:
+                continue
+            jitter = lambda: random.randint(-1, 2)  # noqa: E731
+            y0, y1 = max(0, int(ys.min()) - jitter()), min(h, int(ys.max()) + 1 + jitter())
+            x0, x1 = max(0, int(xs.min()) - jitter()), min(w, int(xs.max()) + 1 + jitter())
+            out[b, k, y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)] = 1
+    return out
+
+
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Bootstrapped cross-entropy over {background, objects} after soft aggregation, plus Dice."""
+    up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    agg = aggregate(up, valid)                                                    # B x K+1 x H x W
+    labels = torch.cat([torch.full_like(target[:, :1], 0.5), target], 1).argmax(1)  # 0 where no object
+    ce = F.cross_entropy(agg, labels, reduction="none").flatten(1)
+    hard = ce.topk(max(1, ce.shape[1] // 6), dim=1).values.mean()                 # hardest sixth of pixels
+    prob = agg.softmax(1)[:, 1:]
+    inter = (prob * target).flatten(2).sum(-1)
+    dice = 1 - (2 * inter + 1) / (prob.flatten(2).sum(-1) + target.flatten(2).sum(-1) + 1)
+    return hard + (dice * valid).sum() / valid.sum().clamp(min=1)
+
+
+def ablated_config(name: str) -> ModelConfig:
+    cfg = ModelConfig()
+    if name == "time_bias":
+        cfg.use_time_bias = False
+    elif name == "fine":
+        cfg.use_fine_matching = False
+    elif name == "queries":
+        cfg.use_queries = False
+    return cfg
+
+
+def export_weights(model: VOSModel, path: Path, meta: dict) -> None:
+    """The shipped-weights file: trainable tensors in fp16 (a few MB), config and training metadata."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.trainable_state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model_config": model.cfg.to_dict(), "state_dict": state, "meta": meta}, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vos_ros.tools.train_data import mixed_loader  # data code stays outside the run-time path
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    H, W = (int(v) for v in args.size.split("x"))
+    run_dir = Path(args.runs) / args.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = VOSModel(ablated_config(args.ablate)).to(args.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    warmup = min(200, args.steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    step = 0
+    if args.resume and (run_dir / "last.pt").is_file():
+        ckpt = torch.load(run_dir / "last.pt", map_location=args.device, weights_only=False)
+        model.load_trainable_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        step = ckpt["step"]
+        torch.set_rng_state(ckpt["rng"])
+        print(f"resumed {run_dir / 'last.pt'} at step {step}")
+    (run_dir / "args.json").write_text(json.dumps(vars(args), indent=1))
+
+    def loader(davis_ratio: float, start: int):
+        return iter(mixed_loader(batch_size=args.batch, length=(args.steps - start) * args.batch,
+                                 synthetic_fraction=1.0 - davis_ratio, frames=args.frames, size=(H, W),
+                                 max_objects=args.max_objects, seed=args.seed + start,
+                                 num_workers=args.workers, root=Path(args.data_root) if args.data_root else None))
+
+    data = loader(0.0 if step < args.davis_from else args.davis_ratio, step)
+    log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
+    bar = tqdm(total=args.steps, initial=step, desc=f"train {args.name}", unit="step")
+    model.train()
+    t_start = time.time()
+    while step < args.steps:
+        if step == args.davis_from and args.davis_ratio > 0:
+            data = loader(args.davis_ratio, step)
+        batch = {k: v.to(args.device) for k, v in next(data).items()}
+        loss, stats = clip_loss(model, batch, args.box_prob)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        stats.update(step=step, loss=float(loss), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start)
+        log.write(json.dumps(stats) + "\n")
+        bar.update(1)
+        bar.set_postfix(loss=f"{stats['loss']:.3f}", box=f"{stats['box']:.3f}")
+        if step % args.save_every == 0 or step == args.steps:
+            log.flush()
+            torch.save({"model": model.trainable_state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "step": step, "rng": torch.get_rng_state(),
+                        "model_config": model.cfg.to_dict()}, run_dir / "last.tmp")
+            (run_dir / "last.tmp").replace(run_dir / "last.pt")
+            export_weights(model, run_dir / "weights.pt", {"step": step, "args": vars(args)})
+    bar.close()
+    if args.export:
+        export_weights(model, Path(args.export), {"step": step, "args": vars(args),
+                                                  "train_seconds": time.time() - t_start})
+        print(f"exported {args.export}")
+    return 0
