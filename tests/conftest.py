@@ -1,0 +1,249 @@
+"""Shared test set-up: ROS isolation, a test-side ROS peer, node processes, a small-frame config.
+
+ROS isolation (shared/docs/ros2_pypi.md section 4): DDS discovery confined to localhost, rcl logs
+in a temporary folder, and a ROS domain per test process, plus a fresh one for every module that
+starts nodes. Domains are claimed with a lock file, so concurrent pytest runs on one machine (two
+engineers, or CI jobs) never share a domain.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_DOMAIN_LOCKS: dict[int, Any] = {}
+
+
+def claim_domain() -> int:
+    """A ROS domain id (1..101) no other process of this machine holds; held until released."""
+    start = os.getpid() % 101
+    for k in range(101):
+        domain = (start + k) % 101 + 1
+        if domain in _DOMAIN_LOCKS:
+            continue
+        f = open(Path(tempfile.gettempdir()) / f"vos_ros_domain_{domain}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        _DOMAIN_LOCKS[domain] = f
+        return domain
+    raise RuntimeError("all ROS domains 1..101 are taken by other test runs")
+
+
+def release_domain(domain: int) -> None:
+    f = _DOMAIN_LOCKS.pop(domain, None)
+    if f is not None:
+        f.close()
+
+
+# Set before anything calls rclpy.init() or starts a node process (children inherit the environment).
+os.environ["ROS_DOMAIN_ID"] = str(claim_domain())
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("ROS_LOCALHOST_ONLY", None)
+os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="vos_ros_test_log_")
+
+
+@pytest.fixture(scope="module")
+def ros_domain() -> Iterator[int]:
+    """A fresh domain for one module's nodes; node processes started afterwards inherit it."""
+    previous = os.environ["ROS_DOMAIN_ID"]
+    domain = claim_domain()
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    yield domain
+    os.environ["ROS_DOMAIN_ID"] = previous
+    release_domain(domain)
+
+
+class RosPeer:
+    """The test side of a ROS conversation: its own context and node, spun on a background thread."""
+
+    def __init__(self, domain: int, name: str = "vos_test_peer") -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.05)
+        except (ExternalShutdownException, RuntimeError):
+            pass
+
+    def collect(self, msg_type: type, topic: str, qos: Any = 10) -> Collector:
+        c = Collector()
+        c.subscription = self.node.create_subscription(msg_type, topic, c.append, qos)
+        return c
+
+    def call(self, srv_type: type, name: str, request: Any, timeout: float = 60.0) -> Any:
+        client = self.node.create_client(srv_type, name)
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise TimeoutError(f"service {name} did not appear within {timeout} s")
+            future = client.call_async(request)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            if not done.wait(timeout):
+                raise TimeoutError(f"service {name} did not answer within {timeout} s")
+            return future.result()
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+        self._thread.join(timeout=5)
+
+
+class Collector:
+    """Messages of one subscription, with waiting helpers."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+        self._cv = threading.Condition()
+        self.subscription = None
+
+    def append(self, msg: Any) -> None:
+        with self._cv:
+            self.messages.append(msg)
+            self._cv.notify_all()
+
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+        """First message (old or new) satisfying ``predicate``; TimeoutError naming what was seen."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                for m in self.messages:
+                    if predicate(m):
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no matching message within {timeout} s ({len(self.messages)} seen)")
+                self._cv.wait(left)
+
+    def clear(self) -> None:
+        with self._cv:
+            self.messages.clear()
+
+
+@pytest.fixture(scope="module")
+def ros_peer(ros_domain: int) -> Iterator[RosPeer]:
+    peer = RosPeer(ros_domain)
+    yield peer
+    peer.close()
+
+
+class NodeProcess:
+    """A node started as its own process from the repo root, output kept in a log file."""
+
+    def __init__(self, cmd: list[str], log_path: Path) -> None:
+        self.cmd = cmd
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if not self.alive():
+                raise RuntimeError(f"{self.cmd} exited ({self.proc.returncode}) before logging '{text}':\n"
+                                   + self.log())
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"'{text}' not logged within {timeout} s:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self) -> int:
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def start_node(ros_domain: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., NodeProcess]]:
+    """Factory: start_node(cmd) -> NodeProcess; every node still running is stopped after the module."""
+    started: list[NodeProcess] = []
+    logs = tmp_path_factory.mktemp("node_logs")
+
+    def start(cmd: list[str]) -> NodeProcess:
+        node = NodeProcess(cmd, logs / f"node_{len(started)}.log")
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped checkpoint when it exists ("" = default), else an untrained one written here.
+
+    The node tests check plumbing against an in-process Session on the same weights, so they hold
+    with untrained heads too (the backbone is the real pretrained one either way).
+    """
+    from vos_ros.core.session import DEFAULT_CHECKPOINT
+
+    if DEFAULT_CHECKPOINT.is_file():
+        return ""
+    import torch
+
+    from vos_ros.core.model import ModelConfig, VOSModel
+
+    torch.manual_seed(0)
+    model = VOSModel(ModelConfig())
+    path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
+    torch.save({"model_config": model.cfg.to_dict(), "state_dict": model.trainable_state_dict()}, path)
+    return str(path)
+
+
+def write_params(path: Path, values: dict[str, Any], node: str = "vos_tracker") -> Path:
+    """A ROS parameter file overriding ``values`` for ``node`` (the rest from config/vos_tracker.yaml)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({f"/**/{node}": {"ros__parameters": values}}))
+    return path
+
+
+def small_frame_params(checkpoint: str) -> dict[str, Any]:
+    """Fast settings for 160x240 test frames on 2 CPU cores."""
+    return {"model.checkpoint": checkpoint, "model.input_short_side": 96, "model.threads": 1,
+            "node.diagnostics_period": 0.5}
+
+
+def python_node(module: str, *ros_args: str) -> list[str]:
+    return [sys.executable, "-m", module, "--ros-args", *ros_args]

@@ -1,0 +1,442 @@
+"""vos_tracker: the ROS 2 lifecycle node around the core Session.
+
+    ros2 run vos_ros tracker_node --ros-args --params-file config/vos_tracker.yaml -r image:=/camera/image_raw
+    python -m vos_ros.nodes.tracker --ros-args ...          (same, from the source tree)
+
+Subscribes `image` (sensor_msgs/Image, or CompressedImage with node.compressed_input), and with
+node.use_depth `depth` + `camera_info`. Publishes `tracks`, `label_image`, `overlay`, `markers` and
+/diagnostics; serves `add_objects`, `remove_objects`, `reset`. All names are relative.
+
+Threads: the executor only queues frames and answers services; a worker thread runs the Session
+on the newest queued frame (older ones are dropped and counted). The session lock serialises the
+worker and the services. Lifecycle: configure creates the ROS interfaces, activate loads the model
+and starts a Session, deactivate frees them, cleanup removes the interfaces.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
+
+from vos_ros.core.depth import Intrinsics, centroid_3d
+from vos_ros.core.session import Session, load_model
+from vos_ros.core.types import FrameResult, Prompt
+from vos_ros.core.visualize import draw_overlay
+from vos_ros.msg import TrackArray
+from vos_ros.nodes import convert, outputs
+from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, parameter_specs
+from vos_ros.srv import AddObjects, RemoveObjects
+
+NODE_NAME = "vos_tracker"
+
+
+def _stamp_ns(msg: Image | CompressedImage) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def _error_text(exc: Exception) -> str:
+    return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+@dataclass
+class Stats:
+    """Counters for /diagnostics; the window ones restart at every report."""
+
+    processed: int = 0
+    dropped: int = 0
+    input_errors: int = 0
+    last_error: str = ""
+    window_frames: int = 0
+    window_start: float = field(default_factory=time.monotonic)
+    latencies_ms: list[float] = field(default_factory=list)
+    step_ms: list[float] = field(default_factory=list)
+
+
+class TrackerNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._specs = {s.name: s for s in parameter_specs()}
+        for spec in self._specs.values():
+            # dynamic typing so that an int in a YAML file is accepted for a float parameter;
+            # types are checked in _on_set_parameters
+            self.declare_parameter(spec.name, spec.default,
+                                   ParameterDescriptor(description=spec.description, dynamic_typing=True))
+        self._params = {name: coerce(name, self.get_parameter(name).value, spec.default)
+                        for name, spec in self._specs.items()}
+        self.tracker_cfg, self.node_cfg = build_configs(self._params)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._session: Session | None = None
+        self._session_lock = threading.Lock()
+        self._queue: deque[tuple[Image | CompressedImage, float]] = deque()
+        self._queue_cv = threading.Condition()
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._depth: deque[Image] = deque(maxlen=10)
+        self._camera_info: CameraInfo | None = None
+        self._stats = Stats()
+        self._entities: list = []
+        self._state = "unconfigured"
+
+    # -- parameters -------------------------------------------------------------------------------
+    def _on_set_parameters(self, params: list[rclpy.Parameter]) -> SetParametersResult:
+        candidate = dict(self._params)
+        try:
+            for p in params:
+                if p.name not in self._specs:
+                    raise ValueError(f"unknown parameter '{p.name}'")
+                candidate[p.name] = coerce(p.name, p.value, self._specs[p.name].default)
+            build_configs(candidate)
+        except (ValueError, KeyError, TypeError) as exc:
+            return SetParametersResult(successful=False, reason=_error_text(exc))
+        self._params = candidate
+        # live parameters apply now; the others at the next configure (topics) or activate (model)
+        live = {p.name.split(".", 1)[1]: candidate[p.name] for p in params if p.name in LIVE_PARAMETERS}
+        self.node_cfg = dataclasses.replace(self.node_cfg, **live)
+        deferred = [p.name for p in params if p.name not in LIVE_PARAMETERS]
+        if deferred:
+            self.get_logger().info(f"{', '.join(deferred)} take effect at the next configure/activate")
+        return SetParametersResult(successful=True)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.tracker_cfg, self.node_cfg = build_configs(self._params)
+        cfg = self.node_cfg
+        self._pub_tracks = self.create_publisher(TrackArray, "tracks", 10)
+        # outputs are reliable: they then match reliable and best-effort subscribers alike
+        self._pub_labels = self.create_publisher(Image, "label_image", 2)
+        self._pub_overlay = self.create_publisher(Image, "overlay", 2)
+        self._pub_markers = self.create_publisher(MarkerArray, "markers", 10)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        image_type = CompressedImage if cfg.compressed_input else Image
+        subs = [self.create_subscription(image_type, "image", self._on_image, qos_profile_sensor_data)]
+        if cfg.use_depth:
+            subs += [
+                self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data),
+                self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
+                                         qos_profile_sensor_data),
+            ]
+        services = [
+            self.create_service(AddObjects, "add_objects", self._srv_add_objects),
+            self.create_service(RemoveObjects, "remove_objects", self._srv_remove_objects),
+            self.create_service(Trigger, "reset", self._srv_reset),
+        ]
+        timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+        pubs = [self._pub_tracks, self._pub_labels, self._pub_overlay, self._pub_markers, self._pub_diag]
+        self._entities = ([(self.destroy_publisher, e) for e in pubs]
+                          + [(self.destroy_subscription, e) for e in subs]
+                          + [(self.destroy_service, e) for e in services] + [(self.destroy_timer, timer)])
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._work, name="vos_tracker_worker", daemon=True)
+        self._worker.start()
+        self._state = "inactive"
+        self.get_logger().info(f"configured: image as {image_type.__name__}, "
+                               f"depth {'on' if cfg.use_depth else 'off'}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.tracker_cfg, _ = build_configs(self._params)
+        try:
+            t0 = time.perf_counter()
+            model = load_model(self.tracker_cfg.model)
+            session = Session(model, self.tracker_cfg)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self.get_logger().error(f"cannot activate: {_error_text(exc)}")
+            return TransitionCallbackReturn.FAILURE
+        with self._session_lock:
+            self._session = session
+        self._active.set()
+        self._state = "active"
+        self.get_logger().info(f"active: model loaded in {time.perf_counter() - t0:.1f} s "
+                               f"(device {self.tracker_cfg.model.device})")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active.clear()
+        with self._queue_cv:
+            self._queue.clear()
+        with self._session_lock:  # waits for a step in progress
+            self._session = None
+        gc.collect()
+        self._state = "inactive"
+        self.get_logger().info("inactive: session and model released")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_worker()
+        for destroy, entity in self._entities:
+            destroy(entity)
+        self._entities = []
+        self._depth.clear()
+        self._camera_info = None
+        self._state = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def release(self) -> None:
+        """Stop the worker and drop the session (shutdown, or the process is ending)."""
+        self._active.clear()
+        self._stop_worker()
+        with self._session_lock:
+            self._session = None
+
+    def _stop_worker(self) -> None:
+        self._stop.set()
+        with self._queue_cv:
+            self._queue_cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+            self._worker = None
+
+    # -- input ------------------------------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        if not self._active.is_set():
+            return
+        with self._queue_cv:
+            while len(self._queue) >= self.node_cfg.queue_size:
+                self._queue.popleft()
+                self._stats.dropped += 1
+            self._queue.append((msg, time.monotonic()))
+            self._queue_cv.notify()
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth.append(msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _input_error(self, text: str) -> None:
+        """Log a bad input (repeats of the same message at most every 5 s) and count it."""
+        self._stats.input_errors += 1
+        if text != self._stats.last_error:
+            self.get_logger().error(text)
+        else:
+            self.get_logger().error(text, throttle_duration_sec=5.0)
+        self._stats.last_error = text
+
+    @staticmethod
+    def _to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+        if isinstance(msg, CompressedImage):
+            return convert.compressed_to_rgb(msg)
+        return convert.image_to_rgb(msg)
+
+    # -- worker -----------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            with self._queue_cv:
+                if not self._queue:
+                    self._queue_cv.wait(timeout=0.5)
+                    continue
+                msg, received = self._queue.popleft()
+            self._process(msg, received)
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        try:
+            rgb = self._to_rgb(msg)
+        except ValueError as exc:
+            self._input_error(f"image dropped: {exc}")
+            return
+        with self._session_lock:
+            if self._session is None:
+                return
+            try:
+                result = self._session.step(rgb)
+            except ValueError as exc:
+                self._input_error(f"image dropped: {exc}")
+                return
+        self._publish(msg, rgb, result)
+        stats = self._stats
+        stats.processed += 1
+        stats.window_frames += 1
+        stats.latencies_ms.append(1e3 * (time.monotonic() - received))
+        stats.step_ms.append(result.timings_ms.get("total", 0.0))
+
+    def _centroids(self, msg: Image | CompressedImage, result: FrameResult) -> dict[int, tuple]:
+        info = self._camera_info
+        if not self.node_cfg.use_depth or info is None or not self._depth:
+            return {}
+        stamp = _stamp_ns(msg)
+        depth = min(self._depth, key=lambda d: abs(_stamp_ns(d) - stamp))
+        if abs(_stamp_ns(depth) - stamp) > self.node_cfg.depth_tolerance * 1e9:
+            return {}
+        try:
+            depth_m = convert.depth_to_metres(depth)
+            k = Intrinsics.from_k(info.k, info.width or depth.width, info.height or depth.height)
+        except ValueError as exc:
+            self._input_error(f"depth ignored: {exc}")
+            return {}
+        found = {}
+        for obj in result.objects:
+            if obj.box is not None:
+                c = centroid_3d(obj.mask, depth_m, k)
+                if c is not None:
+                    found[obj.id] = c
+        return found
+
+    def _intrinsics(self, width: int, height: int) -> Intrinsics:
+        info = self._camera_info
+        if info is not None and info.k[0] > 0:
+            return Intrinsics.from_k(info.k, info.width or width, info.height or height)
+        return outputs.default_intrinsics(width, height)
+
+    def _publish(self, msg: Image | CompressedImage, rgb: np.ndarray, result: FrameResult) -> None:
+        header = msg.header
+        centroids = self._centroids(msg, result)
+        self._pub_tracks.publish(outputs.track_array(header, result, centroids))
+        self._pub_labels.publish(convert.array_to_image(result.label_image, "mono16", header))
+        if self.node_cfg.publish_overlay and self._pub_overlay.get_subscription_count() > 0:
+            labels = {o.id: o.label for o in result.objects}
+            overlay = draw_overlay(rgb, result.label_image, labels)
+            self._pub_overlay.publish(convert.array_to_image(overlay, "rgb8", header))
+        if self.node_cfg.publish_markers and self._pub_markers.get_subscription_count() > 0:
+            h, w = rgb.shape[:2]
+            self._pub_markers.publish(outputs.markers(header, result, centroids, self._intrinsics(w, h)))
+
+    # -- services ---------------------------------------------------------------------------------
+    def _require_session(self) -> Session:
+        if self._session is None:
+            raise ValueError(f"tracker is not active (lifecycle state '{self._state}')")
+        return self._session
+
+    def _prompts(self, req: AddObjects.Request, frame_shape: tuple[int, int]) -> list[Prompt]:
+        count = len(req.masks) + len(req.boxes)
+        if count == 0:
+            raise ValueError("no masks or boxes given")
+        if len(req.labels) > count:
+            raise ValueError(f"{len(req.labels)} labels for {count} objects (one per mask, then per box)")
+        labels = list(req.labels) + [""] * (count - len(req.labels))
+        prompts = []
+        for i, m in enumerate(req.masks):
+            try:
+                prompts.append(Prompt(mask=convert.mask_from_image(m, frame_shape), label=labels[i]))
+            except ValueError as exc:
+                raise ValueError(f"mask {i}: {exc}") from None
+        for j, b in enumerate(req.boxes):
+            try:
+                box = (b.x_offset, b.y_offset, b.width, b.height)
+                prompts.append(Prompt(box=box, label=labels[len(req.masks) + j]))
+            except ValueError as exc:
+                raise ValueError(f"box {j}: {exc}") from None
+        return prompts
+
+    def _srv_add_objects(self, req: AddObjects.Request, resp: AddObjects.Response) -> AddObjects.Response:
+        try:
+            given = req.image.height > 0 or req.image.width > 0
+            frame = convert.image_to_rgb(req.image) if given else None
+            with self._session_lock:
+                session = self._require_session()
+                reference = frame if frame is not None else session.last_frame
+                if reference is None:
+                    raise ValueError("no frame processed yet: publish on `image` first "
+                                     "or send the image the prompts refer to")
+                ids = session.add_objects(self._prompts(req, reference.shape[:2]), frame)
+        except (ValueError, KeyError) as exc:
+            return self._refuse(resp, "add_objects", exc)
+        resp.success, resp.ids = True, [int(i) for i in ids]
+        resp.message = f"added {len(ids)} object(s): ids {list(resp.ids)}"
+        self.get_logger().info(resp.message)
+        return resp
+
+    def _srv_remove_objects(self, req: RemoveObjects.Request, resp: RemoveObjects.Response
+                            ) -> RemoveObjects.Response:
+        try:
+            ids = [int(i) for i in req.ids]
+            if not ids:
+                raise ValueError("no ids given")
+            with self._session_lock:
+                self._require_session().remove_objects(ids)
+        except (ValueError, KeyError) as exc:
+            return self._refuse(resp, "remove_objects", exc)
+        resp.success, resp.removed, resp.message = True, ids, f"removed ids {ids}"
+        self.get_logger().info(resp.message)
+        return resp
+
+    def _srv_reset(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
+        try:
+            with self._session_lock:
+                session = self._require_session()
+                count = len(session.object_ids)
+                session.reset()
+        except ValueError as exc:
+            return self._refuse(resp, "reset", exc)
+        resp.success, resp.message = True, f"reset: {count} object(s) and all memory dropped"
+        self.get_logger().info(resp.message)
+        return resp
+
+    def _refuse(self, resp, service: str, exc: Exception):
+        resp.success, resp.message = False, _error_text(exc)
+        self.get_logger().warning(f"{service} refused: {resp.message}")
+        return resp
+
+    # -- diagnostics ------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        stats, now = self._stats, time.monotonic()
+        lat, step = stats.latencies_ms, stats.step_ms
+        with self._session_lock:
+            memory = self._session.memory_stats() if self._session is not None else {}
+        values = {
+            "state": self._state,
+            "fps": stats.window_frames / max(now - stats.window_start, 1e-6),
+            "latency_ms": sum(lat) / len(lat) if lat else 0.0,
+            "latency_max_ms": max(lat) if lat else 0.0,
+            "step_ms": sum(step) / len(step) if step else 0.0,
+            "frames_processed": stats.processed,
+            "frames_dropped": stats.dropped,
+            "input_errors": stats.input_errors,
+            "last_error": stats.last_error,
+            "objects": memory.get("objects", 0),
+            "memory_tokens": memory.get("tokens", 0),
+            "memory_bytes": memory.get("bytes", 0),
+            "memory_token_bound": memory.get("token_bound", 0),
+        }
+        stats.window_frames, stats.window_start, stats.latencies_ms, stats.step_ms = 0, now, [], []
+        active = self._active.is_set()
+        level = DiagnosticStatus.OK if active else DiagnosticStatus.WARN
+        status = outputs.diagnostic_status(f"{self.get_fully_qualified_name()}: tracker", NODE_NAME, values,
+                                           level, "tracking" if active else "not active")
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(array)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = TrackerNode()
+        if node.node_cfg.autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: configure failed; the node stays unconfigured")
+            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: activate failed; the node stays inactive")
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.release()
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()
