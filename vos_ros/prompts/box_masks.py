@@ -1,0 +1,81 @@
+"""Boxes to masks: the tracker's box path when its weights exist, else GrabCut.
+
+A segmenter is any ``callable(image_rgb, boxes_xyxy) -> list of H x W bool masks``. The tracker's
+path (``vos_ros.core.session.segment_boxes``: the box as a prior, refined on the frame's features)
+is the one the issue asks for; GrabCut (colour models inside/outside the box) keeps grounding
+usable before a trained checkpoint exists, and is logged as such.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Segmenter = Callable[[np.ndarray, Sequence[Sequence[float]]], list[np.ndarray]]
+
+
+def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iterations: int = 3) -> list[np.ndarray]:
+    """GrabCut initialised with each x1, y1, x2, y2 box (pixels outside are background)."""
+    height, width = image.shape[:2]
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    masks = []
+    for x1, y1, x2, y2 in boxes:
+        left, top = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
+        right, bottom = int(min(width, np.ceil(x2))), int(min(height, np.ceil(y2)))
+        box_mask = np.zeros((height, width), bool)
+        box_mask[top:bottom, left:right] = True
+        if right - left < 4 or bottom - top < 4:
+            masks.append(box_mask)
+            continue
+        state = np.zeros((height, width), np.uint8)
+        rect = (left, top, right - left, bottom - top)
+        try:
+            cv2.grabCut(bgr, state, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                        cv2.GC_INIT_WITH_RECT)
+        except cv2.error:  # degenerate colour statistics (flat box): the box itself
+            masks.append(box_mask)
+            continue
+        mask = (state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)
+        masks.append(mask if mask.any() else box_mask)
+    return masks
+
+
+def tracker_segmenter() -> Segmenter | None:
+    """The tracker's box path with the configured weights; None when no checkpoint is available."""
+    try:
+        from vos_ros.core.config import TrackerConfig
+        from vos_ros.core.session import load_model, segment_boxes
+
+        config = TrackerConfig.load()
+        model = load_model(config.model)
+    except (ImportError, FileNotFoundError) as err:
+        log.warning("tracker box path unavailable (%s): box masks come from GrabCut", err)
+        return None
+    short_side = config.model.input_short_side or 480
+
+    def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
+        xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
+        return segment_boxes(model, image, xywh, short_side=short_side)
+
+    return segment
+
+
+SEGMENTERS = ("auto", "tracker", "grabcut")
+
+
+def make_segmenter(kind: str = "auto") -> Segmenter:
+    """``auto``: the tracker's box path when available, else GrabCut."""
+    if kind not in SEGMENTERS:
+        raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {kind!r}")
+    if kind == "grabcut":
+        return grabcut_masks
+    segment = tracker_segmenter()
+    if segment is None:
+        if kind == "tracker":
+            raise RuntimeError("segmenter 'tracker' requested but the tracker's weights are not available")
+        return grabcut_masks
+    return segment

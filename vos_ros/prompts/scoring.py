@@ -1,0 +1,128 @@
+"""How well each candidate fits a phrase: category evidence times colour evidence, each in [0, 1].
+
+Category: a noisy-or of (a) the detector's confidence when its class name means the noun, (b) the
+ImageNet probability mass, on the candidate's crop, of synsets whose names mean the noun and (c) for
+box-like nouns (box, brick, carton, ...) that no class name covers, how box-shaped the candidate's
+mask is. "Means" is a ramp on MiniLM cosine similarity (unrelated words sit near 0.3-0.5, synonyms
+above 0.8) that starts at most RELATIVE below the vocabulary's best match, so that when the noun
+is itself a class ("dog") a merely related class ("cat") does not count.
+Colour: the share of the candidate's pixels with the named colour, ramped so that a third of the
+pixels counts as fully that colour (labels, shadows and highlights cover the rest).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vos_ros.prompts.candidates import Candidate
+from vos_ros.prompts.colour import colour_fractions
+from vos_ros.prompts.phrase import COLOURS, Phrase
+from vos_ros.prompts.vocabulary import Vocabulary
+
+SIMILAR_FROM, SIMILAR_TO = 0.55, 0.85     # cosine ramp: below = unrelated, above = same thing
+RELATIVE = 0.25                           # the ramp starts no lower than best match - RELATIVE
+BOX_NOUNS = {"box", "brick", "block", "carton", "cube", "package", "packet", "crate", "case", "pack"}
+BOX_SHAPE_WEIGHT = 0.5                    # a perfect box shape alone is this much category evidence
+BOX_IOU_FROM, BOX_IOU_TO = 0.82, 0.92     # mask vs. its best 6-corner polygon: ramp of boxiness
+DETECTOR_FROM, DETECTOR_TO = 0.2, 0.5     # NanoDet scores: a true object sits around 0.4-0.6
+COLOUR_FULL = 0.33                        # share of pixels that counts as "this colour"
+
+
+def ramp(x: np.ndarray | float, lo: float, hi: float) -> np.ndarray:
+    return np.clip((np.asarray(x, np.float32) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def name_match(similarity: np.ndarray) -> np.ndarray:
+    """How much each class name means the noun, from cosine similarities to all of them."""
+    lo = max(SIMILAR_FROM, float(similarity.max()) - RELATIVE)
+    return ramp(similarity, lo, max(SIMILAR_TO, lo + 0.1))
+
+
+def boxiness(mask: np.ndarray | None) -> float:
+    """How well a convex polygon of at most 6 corners (a box seen from any side) covers the mask:
+    their IoU ramped from BOX_IOU_FROM (a mug scores about 0.8) to BOX_IOU_TO; 0 for masks cut by
+    the image border."""
+    if mask is None or not mask.any():
+        return 0.0
+    if mask[:2].any() or mask[-2:].any() or mask[:, :2].any() or mask[:, -2:].any():
+        return 0.0  # cut by the image border: the outline is not the object's
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    smooth = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, kernel)  # ragged proposal borders
+    contours, _ = cv2.findContours(smooth, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 0.0
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    perimeter = cv2.arcLength(hull, True)
+    for eps in (0.01, 0.02, 0.03, 0.04, 0.06):
+        polygon = cv2.approxPolyDP(hull, eps * perimeter, True)
+        if len(polygon) <= 6:
+            break
+    filled = np.zeros_like(smooth)
+    cv2.fillPoly(filled, [polygon], 1)
+    inter = float(np.logical_and(filled, smooth).sum())
+    union = float(np.logical_or(filled, smooth).sum())
+    return float(ramp(inter / max(union, 1.0), BOX_IOU_FROM, BOX_IOU_TO))
+
+
+@dataclass
+class Scores:
+    category: np.ndarray   # N
+    colour: np.ndarray     # N
+    total: np.ndarray      # N
+
+
+def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabulary,
+                    imagenet: Vocabulary) -> np.ndarray:
+    if not phrase.noun:
+        return np.ones(len(candidates), np.float32)  # "the red one": any object
+    coco_match = name_match(coco.similarity(phrase.noun))
+    imagenet_match = name_match(imagenet.similarity(phrase.noun))
+    # Only when the vocabularies lack the noun: "the carton" is ImageNet's, "the gelatin box" is not.
+    by_shape = phrase.noun.split()[-1] in BOX_NOUNS and float(imagenet_match.max()) < 1.0 and float(
+        coco_match.max()) < 1.0
+    coco_index = {name: i for i, name in enumerate(coco.names)}
+    out = np.zeros(len(candidates), np.float32)
+    for i, cand in enumerate(candidates):
+        from_detector = 0.0
+        if cand.label:
+            from_detector = float(ramp(cand.detector_score, DETECTOR_FROM, DETECTOR_TO)) * float(
+                coco_match[coco_index[cand.label]])
+        from_imagenet = float(cand.imagenet @ imagenet_match) if cand.imagenet is not None else 0.0
+        from_shape = BOX_SHAPE_WEIGHT * boxiness(cand.mask) if by_shape else 0.0
+        out[i] = 1.0 - (1.0 - from_detector) * (1.0 - from_imagenet) * (1.0 - from_shape)
+    return out
+
+
+def colour_region(cand: Candidate, shape: tuple[int, int]) -> np.ndarray:
+    """The candidate's mask, or before segmentation the ellipse inscribed in the inner 70 % of its box
+    (mostly object pixels for a well-fitting box)."""
+    if cand.mask is not None:
+        return cand.mask
+    x1, y1, x2, y2 = cand.box
+    region = np.zeros(shape, np.uint8)
+    centre = (int(round((x1 + x2) / 2)), int(round((y1 + y2) / 2)))
+    axes = (max(1, int(0.35 * (x2 - x1))), max(1, int(0.35 * (y2 - y1))))
+    cv2.ellipse(region, centre, axes, 0, 0, 360, 1, -1)
+    return region.astype(bool)
+
+
+def colour_scores(phrase: Phrase, candidates: list[Candidate], colour_map: np.ndarray | None) -> np.ndarray:
+    if not phrase.colours:
+        return np.ones(len(candidates), np.float32)
+    if colour_map is None:
+        raise ValueError(f"phrase {phrase.text!r} names colours but no colour map was given")
+    wanted = [COLOURS.index(c) for c in phrase.colours]
+    out = np.zeros(len(candidates), np.float32)
+    for i, cand in enumerate(candidates):
+        fractions = colour_fractions(colour_map, colour_region(cand, colour_map.shape))
+        out[i] = float(ramp(fractions[wanted], 0.0, COLOUR_FULL).min())  # "red and white": both
+    return out
+
+
+def score_candidates(phrase: Phrase, candidates: list[Candidate], coco: Vocabulary, imagenet: Vocabulary,
+                     colour_map: np.ndarray | None = None) -> Scores:
+    category = category_scores(phrase, candidates, coco, imagenet)
+    colour = colour_scores(phrase, candidates, colour_map)
+    return Scores(category=category, colour=colour, total=category * colour)

@@ -1,0 +1,87 @@
+"""Which of the matching candidates the phrase refers to: count, place and size words.
+
+"the cup" -> the best-scoring cup; "the cup on the left" -> the leftmost matching cup; "two cups" ->
+two of them (leftmost two when a place is named, else the best two); "all cups" / "cups" -> every
+match, and with a place word every match in that part of the image ("the cups on the left").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vos_ros.prompts.candidates import Candidate
+from vos_ros.prompts.phrase import Phrase
+
+CONTAINED = 0.8  # a candidate this much inside a larger matching one is a part of it, not another object
+
+
+def _depth_of(cand: Candidate, depth: np.ndarray | None, shape: tuple[int, int]) -> float:
+    """Median depth (m) of the candidate, or without depth the image row of its bottom edge, negated
+    and scaled, so that lower in the image reads as nearer (objects standing on a floor or table)."""
+    if depth is not None and cand.mask is not None:
+        values = depth[cand.mask & (depth > 0)]
+        if values.size:
+            return float(np.median(values))
+    return 1.0 - cand.box[3] / shape[0]
+
+
+def place_key(cand: Candidate, spatial: tuple[str, ...], depth: np.ndarray | None,
+              shape: tuple[int, int]) -> float:
+    """Smaller = more the named place (sum over the place words: "top right")."""
+    height, width = shape
+    cx = (cand.box[0] + cand.box[2]) / 2 / width
+    cy = (cand.box[1] + cand.box[3]) / 2 / height
+    keys = {
+        "left": lambda: cx,
+        "right": lambda: -cx,
+        "top": lambda: cy,
+        "bottom": lambda: -cy,
+        "centre": lambda: float(np.hypot(cx - 0.5, cy - 0.5)),
+        "nearest": lambda: _depth_of(cand, depth, shape),
+        "farthest": lambda: -_depth_of(cand, depth, shape),
+    }
+    return float(sum(keys[word]() for word in spatial))
+
+
+def in_named_half(cand: Candidate, word: str, shape: tuple[int, int]) -> bool:
+    height, width = shape
+    cx = (cand.box[0] + cand.box[2]) / 2 / width
+    cy = (cand.box[1] + cand.box[3]) / 2 / height
+    return {
+        "left": cx < 0.5, "right": cx >= 0.5, "top": cy < 0.5, "bottom": cy >= 0.5,
+        "centre": abs(cx - 0.5) < 0.25 and abs(cy - 0.5) < 0.25,
+    }.get(word, True)  # nearest/farthest with "all": no half to keep
+
+
+def _inside(inner: Candidate, outer: Candidate) -> float:
+    """Share of ``inner``'s box inside ``outer``'s box."""
+    ix = max(0.0, min(inner.box[2], outer.box[2]) - max(inner.box[0], outer.box[0]))
+    iy = max(0.0, min(inner.box[3], outer.box[3]) - max(inner.box[1], outer.box[1]))
+    area = (inner.box[2] - inner.box[0]) * (inner.box[3] - inner.box[1])
+    return ix * iy / area if area > 0 else 1.0
+
+
+def distinct(candidates: list[Candidate], indices: list[int]) -> list[int]:
+    """``indices`` (by decreasing score) without parts: a candidate mostly inside a larger one of
+    ``indices`` is a piece of it (a mug's rim, the red face of a box), so the whole one stays."""
+    return [i for i in indices if not any(
+        j != i and candidates[j].area > candidates[i].area and _inside(candidates[i], candidates[j]) >= CONTAINED
+        for j in indices)]
+
+
+def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_score: float,
+           shape: tuple[int, int], depth: np.ndarray | None = None, max_instances: int = 0) -> list[int]:
+    """Indices of the referred candidates, best first; empty when nothing scores ``min_score``."""
+    if len(candidates) != len(scores):
+        raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
+    ranked = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= min_score]
+    matching = distinct(candidates, ranked)
+    if phrase.size:
+        sign = -1.0 if phrase.size == "largest" else 1.0
+        matching.sort(key=lambda i: sign * candidates[i].area)
+    elif phrase.spatial:
+        matching.sort(key=lambda i: place_key(candidates[i], phrase.spatial, depth, shape))
+    if phrase.wants_all:
+        chosen = [i for i in matching if all(in_named_half(candidates[i], w, shape) for w in phrase.spatial)]
+    else:
+        chosen = matching[: phrase.count]
+    return chosen[:max_instances] if max_instances > 0 else chosen
