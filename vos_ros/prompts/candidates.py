@@ -152,8 +152,16 @@ def colour_candidates(colour_map: np.ndarray, colour_indices: list[int]) -> list
     return _mask_candidates(_components(binary, lo, hi), "colour")
 
 
-def region_candidates(image: np.ndarray, work_side: int = 320) -> list[Candidate]:
-    """Graph-based segments of moderate size at a reduced resolution (class-agnostic proposals)."""
+def solidity(mask: np.ndarray) -> float:
+    """Mask area over its convex hull's area: near 1 for compact, object-like regions."""
+    points = cv2.findNonZero(mask.astype(np.uint8))
+    hull_area = cv2.contourArea(cv2.convexHull(points)) if points is not None else 0.0
+    return float(mask.sum()) / hull_area if hull_area > 0 else 0.0
+
+
+def region_candidates(image: np.ndarray, work_side: int = 320, keep: int = 30) -> list[Candidate]:
+    """Graph-based segments of moderate size at a reduced resolution (class-agnostic proposals),
+    the ``keep`` most compact ones (each is classified later, which costs a network pass)."""
     height, width = image.shape[:2]
     scale = min(1.0, work_side / max(height, width))
     small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -166,9 +174,11 @@ def region_candidates(image: np.ndarray, work_side: int = 320) -> list[Candidate
             part = labels == i
             area = int(part.sum())
             if lo <= area <= hi and not _touches_three_borders(part):
-                masks.append(cv2.resize(part.astype(np.uint8), (width, height),
-                                        interpolation=cv2.INTER_NEAREST).astype(bool))
-    return _mask_candidates(masks, "region")
+                masks.append(part)
+    masks = sorted(masks, key=solidity, reverse=True)[:keep]
+    full = [cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+            for m in masks]
+    return _mask_candidates(full, "region")
 
 
 def _touches_three_borders(mask: np.ndarray) -> bool:

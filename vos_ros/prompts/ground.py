@@ -87,7 +87,7 @@ class Grounder:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
         self.detector = shared_detector() if detector == "auto" else detector
-        if self.detector is None:
+        if detector == "auto" and self.detector is None:
             log.warning("NanoDet files not found at %s (run `make nanodet`): grounding uses region "
                         "proposals and the ImageNet head only, with lower quality", default_model_path())
         self._segment = segment

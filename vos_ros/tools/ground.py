@@ -31,20 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="box -> mask step (auto: the tracker's box path when its weights exist)")
 
 
+def _open(path: Path) -> Image.Image:
+    try:
+        return Image.open(path)
+    except OSError as err:
+        raise OSError(f"cannot read {path}: {err}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from vos_ros.prompts.box_masks import make_segmenter
     from vos_ros.prompts.ground import Grounder
 
-    try:
-        image = np.asarray(Image.open(args.image).convert("RGB"))
-        depth = None
-        if args.depth is not None:
-            depth = np.asarray(Image.open(args.depth)).astype(np.float32) / args.depth_scale
-    except (OSError, ValueError) as err:
-        print(f"error: cannot read {args.image if depth is None else args.depth}: {err}", file=sys.stderr)
-        return 2
     if args.depth_scale <= 0 or args.max_instances < 0:
         print("error: --depth-scale must be > 0 and --max-instances >= 0", file=sys.stderr)
+        return 2
+    try:
+        image = np.asarray(_open(args.image).convert("RGB"))
+        depth = None if args.depth is None else np.asarray(_open(args.depth)).astype(np.float32) / args.depth_scale
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     try:
         result = Grounder(segment=make_segmenter(args.segmenter))(

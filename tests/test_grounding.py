@@ -1,0 +1,268 @@
+"""Grounding: TFJS evaluator, proposals, scoring of synthetic candidates, selection, and the CLI on
+real photographs (scikit-image's coffee cup, cat and astronaut)."""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from vos_ros.prompts.candidates import Candidate, depth_candidates, merge_candidates
+from vos_ros.prompts.colour import colour_fractions, colour_names
+from vos_ros.prompts.detector import NanoDet, default_model_path
+from vos_ros.prompts.ground import Grounder
+from vos_ros.prompts.phrase import COLOURS, parse_phrase
+from vos_ros.prompts.scoring import boxiness, score_candidates
+from vos_ros.prompts.selection import select
+from vos_ros.prompts.tfjs_graph import TfjsGraph
+from vos_ros.prompts.vocabulary import coco_vocabulary, imagenet_vocabulary
+
+REPO = Path(__file__).resolve().parents[1]
+needs_nanodet = pytest.mark.skipif(not default_model_path().is_file(),
+                                   reason=f"NanoDet files missing at {default_model_path()} (run `make nanodet`)")
+
+
+# -- TFJS graph evaluator ---------------------------------------------------------------------------
+def _write_graph(folder: Path, nodes: list[dict], weights: dict[str, np.ndarray]) -> Path:
+    manifest, blob = [], b""
+    for name, value in weights.items():
+        stored = value.astype(np.float16) if value.dtype == np.float32 else value
+        entry = {"name": name, "shape": list(value.shape), "dtype": str(value.dtype)}
+        if value.dtype == np.float32:
+            entry["quantization"] = {"dtype": "float16", "original_dtype": "float32"}
+        manifest.append(entry)
+        blob += stored.tobytes()
+    (folder / "w.bin").write_bytes(blob)
+    doc = {"format": "graph-model", "modelTopology": {"node": nodes},
+           "weightsManifest": [{"paths": ["w.bin"], "weights": manifest}]}
+    (folder / "model.json").write_text(json.dumps(doc))
+    return folder / "model.json"
+
+
+def _s(text: str) -> dict:
+    return {"s": base64.b64encode(text.encode()).decode()}
+
+
+def test_tfjs_graph_matches_torch_conv_bias_leaky_relu(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 3, 4, 8)).astype(np.float32)  # HWIO
+    b = rng.normal(size=(8,)).astype(np.float32)
+    nodes = [
+        {"name": "x", "op": "Placeholder"},
+        {"name": "perm", "op": "Const"}, {"name": "w", "op": "Const"}, {"name": "b", "op": "Const"},
+        {"name": "nhwc", "op": "Transpose", "input": ["x", "perm"]},
+        {"name": "conv", "op": "Conv2D", "input": ["nhwc", "w"],
+         "attr": {"padding": _s("VALID"), "strides": {"list": {"i": ["1", "2", "2", "1"]}},
+                  "dilations": {"list": {"i": ["1", "1", "1", "1"]}}, "data_format": _s("NHWC")}},
+        {"name": "add", "op": "AddV2", "input": ["conv", "b"]},
+        {"name": "out", "op": "LeakyRelu", "input": ["add"], "attr": {"alpha": {"f": 0.1}}},
+    ]
+    path = _write_graph(tmp_path, nodes, {"perm": np.array([0, 2, 3, 1], np.int32), "w": w, "b": b})
+    x = torch.randn(1, 4, 9, 11)
+    (out,) = TfjsGraph(path)({"x": x}, ["out"])
+    w16 = torch.from_numpy(w.astype(np.float16).astype(np.float32)).permute(3, 2, 0, 1)
+    b16 = torch.from_numpy(b.astype(np.float16).astype(np.float32))
+    expected = F.leaky_relu(F.conv2d(x, w16, b16, stride=2), 0.1).permute(0, 2, 3, 1)
+    assert out.shape == (1, 4, 5, 8)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_tfjs_graph_names_unsupported_ops_and_missing_inputs(tmp_path: Path) -> None:
+    nodes = [{"name": "x", "op": "Placeholder"}, {"name": "y", "op": "Softplus", "input": ["x"]}]
+    with pytest.raises(NotImplementedError, match="Softplus"):
+        TfjsGraph(_write_graph(tmp_path, nodes, {}))
+    ok = _write_graph(tmp_path, [{"name": "x", "op": "Placeholder"},
+                                 {"name": "y", "op": "Sigmoid", "input": ["x"]}], {})
+    with pytest.raises(ValueError, match="missing graph inputs"):
+        TfjsGraph(ok)({}, ["y"])
+
+
+@needs_nanodet
+def test_nanodet_finds_the_cup_on_coffee() -> None:
+    image = skimage.data.coffee()
+    dets = NanoDet()(image, score_threshold=0.3)
+    cups = [d for d in dets if d.label == "cup"]
+    assert cups, dets
+    x1, y1, x2, y2 = cups[0].box
+    assert 0 <= x1 < x2 <= image.shape[1] and 0 <= y1 < y2 <= image.shape[0]
+    assert x1 < image.shape[1] / 2 < x2 and y1 < image.shape[0] / 2 < y2  # the cup fills the middle
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        NanoDet()(image.astype(np.float32))
+
+
+# -- proposals, colour, shape -------------------------------------------------------------------------
+def test_depth_proposals_find_two_boxes_standing_on_a_tilted_table() -> None:
+    h, w = 240, 320
+    vv, uu = np.mgrid[0:h, 0:w]
+    depth = (1.0 / (0.8 + 0.0015 * vv + 0.0002 * uu)).astype(np.float32)  # a plane seen at an angle
+    depth[60:120, 40:100] -= 0.08
+    depth[150:200, 200:290] -= 0.05
+    depth[5:15, 5:15] = 0.0  # missing depth is ignored
+    found = sorted(depth_candidates(depth), key=lambda c: c.box[0])
+    assert len(found) == 2
+    truth = [(40, 60, 100, 120), (200, 150, 290, 200)]
+    for cand, (x1, y1, x2, y2) in zip(found, truth, strict=True):
+        gt = np.zeros((h, w), bool)
+        gt[y1:y2, x1:x2] = True
+        assert (cand.mask & gt).sum() / (cand.mask | gt).sum() > 0.85
+    with pytest.raises(ValueError, match="H x W"):
+        depth_candidates(np.zeros((4, 4, 3), np.float32))
+
+
+def test_colour_names_and_boxiness() -> None:
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:50] = (200, 20, 20)    # red
+    image[50:] = (30, 60, 200)    # blue
+    image[90:] = (250, 250, 250)  # white
+    names = colour_names(image)
+    top = np.zeros((100, 100), bool)
+    top[:50] = True
+    fractions = colour_fractions(names, top)
+    assert fractions[COLOURS.index("red")] == 1.0
+    assert colour_fractions(names, ~top)[COLOURS.index("white")] == pytest.approx(0.2)
+    square = np.zeros((100, 100), bool)
+    square[20:70, 30:80] = True
+    yy, xx = np.mgrid[0:100, 0:100]
+    disc = (yy - 50) ** 2 + (xx - 50) ** 2 < 30**2
+    assert boxiness(square) == 1.0 and boxiness(disc) == 0.0
+    touching = np.zeros((100, 100), bool)
+    touching[0:40, 30:80] = True
+    assert boxiness(touching) == 0.0  # cut by the border: shape unknown
+
+
+# -- scoring and selection on synthetic candidates ------------------------------------------------------
+def _imagenet_onehot(name: str) -> np.ndarray:
+    p = np.zeros(1000, np.float32)
+    p[imagenet_vocabulary().names.index(name)] = 1.0
+    return p
+
+
+@pytest.fixture(scope="module")
+def scene() -> tuple[np.ndarray, list[Candidate]]:
+    """A 200 x 300 image with a red mug (left), a blue mug (right) and a yellow banana (bottom)."""
+    image = np.full((200, 300, 3), 128, np.uint8)
+    cands = []
+    for (x1, y1, x2, y2), colour, det, imagenet in [
+        ((20, 20, 80, 100), (200, 20, 20), ("cup", 0.5), "coffee mug"),
+        ((200, 20, 260, 100), (30, 60, 200), ("cup", 0.45), "coffee mug"),
+        ((100, 140, 200, 190), (230, 210, 30), ("banana", 0.6), "banana"),
+    ]:
+        image[y1:y2, x1:x2] = colour
+        mask = np.zeros(image.shape[:2], bool)
+        mask[y1:y2, x1:x2] = True
+        cands.append(Candidate(box=(x1, y1, x2, y2), source="detector", mask=mask, label=det[0],
+                               detector_score=det[1], imagenet=_imagenet_onehot(imagenet)))
+    return image, cands
+
+
+def _chosen(scene, text: str, **kwargs) -> list[int]:
+    image, cands = scene
+    phrase = parse_phrase(text)
+    scores = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), colour_names(image)).total
+    return select(phrase, cands, scores, 0.3, image.shape[:2], **kwargs)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("the mug", [0]),                 # best-scoring mug
+    ("the blue mug", [1]),
+    ("the red cup", [0]),
+    ("the mug on the right", [1]),
+    ("all mugs", [0, 1]),
+    ("the cups", [0, 1]),
+    ("the banana", [2]),
+    ("the yellow object", [2]),
+    ("the largest object", [2]),
+    ("the objects on the left", [0]),
+    ("the bottom object", [2]),
+    ("the green mug", []),            # colour rules it out
+    ("the bicycle", []),              # nothing of the kind
+    ("the laptop on the left", []),
+])
+def test_scoring_and_selection(scene, text: str, expected: list[int]) -> None:
+    assert sorted(_chosen(scene, text)) == sorted(expected)
+
+
+def test_counts_and_max_instances(scene) -> None:
+    assert len(_chosen(scene, "two objects")) == 2
+    assert _chosen(scene, "all objects", max_instances=1) == [_chosen(scene, "the object")[0]]
+    assert sorted(_chosen(scene, "the two mugs on the left")) == [0, 1]
+
+
+def test_scores_are_probabilities_and_category_needs_evidence(scene) -> None:
+    image, cands = scene
+    scores = score_candidates(parse_phrase("the mug"), cands, coco_vocabulary(), imagenet_vocabulary(),
+                              colour_names(image))
+    assert np.all((scores.total >= 0) & (scores.total <= 1))
+    assert scores.total[0] > 0.9 and scores.total[2] < 0.1
+    bare = [Candidate(box=c.box, source="region", mask=c.mask) for c in cands]  # no label, no crop class
+    assert score_candidates(parse_phrase("the mug"), bare, coco_vocabulary(), imagenet_vocabulary()).total.max() == 0
+
+
+def test_merge_gives_a_detection_the_mask_of_its_proposal() -> None:
+    mask = np.zeros((50, 50), bool)
+    mask[10:30, 10:30] = True
+    det = Candidate(box=(9, 9, 31, 31), source="detector", label="cup", detector_score=0.5)
+    prop = Candidate(box=(10, 10, 30, 30), source="depth", mask=mask)
+    other = Candidate(box=(35, 35, 45, 45), source="depth", mask=np.zeros((50, 50), bool))
+    merged = merge_candidates([prop, det, other])
+    assert len(merged) == 2 and merged[0].mask is mask and merged[0].sources == ["detector", "depth"]
+
+
+def test_grounder_checks_its_inputs() -> None:
+    grounder = Grounder(detector=None, segment=lambda image, boxes: [])
+    with pytest.raises(ValueError, match="H x W x 3 uint8"):
+        grounder(np.zeros((10, 10), np.uint8), "the cup")
+    with pytest.raises(ValueError, match="depth"):
+        grounder(np.zeros((10, 10, 3), np.uint8), "the cup", depth=np.zeros((5, 5), np.float32))
+    with pytest.raises(ValueError, match="no words"):
+        grounder(np.zeros((10, 10, 3), np.uint8), "  ")
+    with pytest.raises(ValueError, match="min_score"):
+        Grounder(detector=None, min_score=2.0)
+
+
+# -- the CLI on real photographs --------------------------------------------------------------------------
+def _cli(tmp_path: Path, image: np.ndarray, text: str) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
+    src = tmp_path / "image.png"
+    Image.fromarray(image).save(src)
+    out, js = tmp_path / "mask.png", tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "ground", str(src), text, "--out", str(out),
+                           "--json", str(js), "--segmenter", "grabcut"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    mask = np.asarray(Image.open(out))
+    assert mask.dtype == np.uint8 and mask.shape == image.shape[:2] and set(np.unique(mask)) <= {0, 255}
+    return proc, mask > 0, json.loads(js.read_text())
+
+
+@needs_nanodet
+@pytest.mark.parametrize("name, text, label", [("coffee", "the cup", "cup"), ("chelsea", "a cat", "cat")])
+def test_cli_grounds_the_object_of_a_photo(tmp_path: Path, name: str, text: str, label: str) -> None:
+    image = getattr(skimage.data, name)()
+    _, mask, result = _cli(tmp_path, image, text)
+    assert [o["label"] for o in result["objects"]] == [label]
+    h, w = mask.shape
+    # The cup and the cat fill the middle of their photographs: most of the mask lies there.
+    assert 0.1 * h * w < mask.sum() < 0.8 * h * w
+    ys, xs = np.nonzero(mask)
+    assert 0.25 * w < xs.mean() < 0.75 * w and 0.2 * h < ys.mean() < 0.8 * h
+
+
+@needs_nanodet
+def test_cli_writes_an_empty_mask_when_nothing_matches(tmp_path: Path) -> None:
+    proc, mask, result = _cli(tmp_path, skimage.data.astronaut(), "the banana")
+    assert not mask.any() and result["objects"] == [] and "nothing matches" in proc.stdout
+
+
+def test_cli_reports_unreadable_images(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "ground", str(tmp_path / "missing.png"),
+                           "the cup", "--out", str(tmp_path / "m.png")], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "missing.png" in proc.stderr
