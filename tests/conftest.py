@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from vos_ros.nodes.peer import NodeProcess, RosPeer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _DOMAIN_LOCKS: dict[int, Any] = {}
@@ -67,130 +65,11 @@ def ros_domain() -> Iterator[int]:
     release_domain(domain)
 
 
-class RosPeer:
-    """The test side of a ROS conversation: its own context and node, spun on a background thread."""
-
-    def __init__(self, domain: int, name: str = "vos_test_peer") -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.05)
-        except (ExternalShutdownException, RuntimeError):
-            pass
-
-    def collect(self, msg_type: type, topic: str, qos: Any = 10) -> Collector:
-        c = Collector()
-        c.subscription = self.node.create_subscription(msg_type, topic, c.append, qos)
-        return c
-
-    def call(self, srv_type: type, name: str, request: Any, timeout: float = 60.0) -> Any:
-        client = self.node.create_client(srv_type, name)
-        try:
-            if not client.wait_for_service(timeout_sec=timeout):
-                raise TimeoutError(f"service {name} did not appear within {timeout} s")
-            future = client.call_async(request)
-            done = threading.Event()
-            future.add_done_callback(lambda _: done.set())
-            if not done.wait(timeout):
-                raise TimeoutError(f"service {name} did not answer within {timeout} s")
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self.context.try_shutdown()
-        self._thread.join(timeout=5)
-
-
-class Collector:
-    """Messages of one subscription, with waiting helpers."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self._cv = threading.Condition()
-        self.subscription = None
-
-    def append(self, msg: Any) -> None:
-        with self._cv:
-            self.messages.append(msg)
-            self._cv.notify_all()
-
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 30.0) -> Any:
-        """First message (old or new) satisfying ``predicate``; TimeoutError naming what was seen."""
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while True:
-                for m in self.messages:
-                    if predicate(m):
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no matching message within {timeout} s ({len(self.messages)} seen)")
-                self._cv.wait(left)
-
-    def clear(self) -> None:
-        with self._cv:
-            self.messages.clear()
-
-
 @pytest.fixture(scope="module")
 def ros_peer(ros_domain: int) -> Iterator[RosPeer]:
     peer = RosPeer(ros_domain)
     yield peer
     peer.close()
-
-
-class NodeProcess:
-    """A node started as its own process from the repo root, output kept in a log file."""
-
-    def __init__(self, cmd: list[str], log_path: Path) -> None:
-        self.cmd = cmd
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if not self.alive():
-                raise RuntimeError(f"{self.cmd} exited ({self.proc.returncode}) before logging '{text}':\n"
-                                   + self.log())
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"'{text}' not logged within {timeout} s:\n{self.log()}")
-            time.sleep(0.1)
-
-    def stop(self) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +79,7 @@ def start_node(ros_domain: int, tmp_path_factory: pytest.TempPathFactory) -> Ite
     logs = tmp_path_factory.mktemp("node_logs")
 
     def start(cmd: list[str]) -> NodeProcess:
-        node = NodeProcess(cmd, logs / f"node_{len(started)}.log")
+        node = NodeProcess(cmd, logs / f"node_{len(started)}.log", cwd=REPO_ROOT)
         started.append(node)
         return node
 

@@ -27,7 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -124,12 +124,12 @@ class TrackerNode(LifecycleNode):
         self._pub_markers = self.create_publisher(MarkerArray, "markers", 10)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_type = CompressedImage if cfg.compressed_input else Image
-        subs = [self.create_subscription(image_type, "image", self._on_image, qos_profile_sensor_data)]
+        qos = qos_profile_sensor_data if cfg.input_reliability == "best_effort" else QoSProfile(depth=5)
+        subs = [self.create_subscription(image_type, "image", self._on_image, qos)]
         if cfg.use_depth:
             subs += [
-                self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data),
-                self.create_subscription(CameraInfo, "camera_info", self._on_camera_info,
-                                         qos_profile_sensor_data),
+                self.create_subscription(Image, "depth", self._on_depth, qos),
+                self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
             ]
         services = [
             self.create_service(AddObjects, "add_objects", self._srv_add_objects),
