@@ -98,12 +98,26 @@ def test_described_processes_run_with_their_remaps_and_namespace(start_node, ros
     while not expected <= set(peer.get_node_names_and_namespaces()):
         assert time.monotonic() < deadline, f"nodes seen: {peer.get_node_names_and_namespaces()}"
         time.sleep(0.2)
-    subs = dict(peer.get_subscriber_names_and_types_by_node("vos_tracker", "/robot1"))
-    pubs = dict(peer.get_publisher_names_and_types_by_node("vos_tracker", "/robot1"))
-    assert subs["/cam/image_raw"] == ["sensor_msgs/msg/Image"] and "/robot1/image" not in subs
-    assert {"/robot1/tracks", "/robot1/label_image", "/robot1/overlay", "/robot1/markers"} <= set(pubs)
-    services = dict(peer.get_service_names_and_types_by_node("vos_tracker", "/robot1"))
-    assert {"/robot1/add_objects", "/robot1/remove_objects", "/robot1/reset"} <= set(services)
+    def graph_check() -> None:
+        subs = dict(peer.get_subscriber_names_and_types_by_node("vos_tracker", "/robot1"))
+        pubs = dict(peer.get_publisher_names_and_types_by_node("vos_tracker", "/robot1"))
+        assert subs.get("/cam/image_raw") == ["sensor_msgs/msg/Image"] and "/robot1/image" not in subs
+        assert {"/robot1/tracks", "/robot1/label_image", "/robot1/overlay", "/robot1/markers"} <= set(pubs)
+        services = dict(peer.get_service_names_and_types_by_node("vos_tracker", "/robot1"))
+        assert {"/robot1/add_objects", "/robot1/remove_objects", "/robot1/reset"} <= set(services)
+        if len(specs) > 1:  # the text-prompt node reads the same remapped camera and serves text_prompt
+            assert "/cam/image_raw" in dict(peer.get_subscriber_names_and_types_by_node("vos_prompt", "/robot1"))
+            assert "/robot1/text_prompt" in dict(peer.get_service_names_and_types_by_node("vos_prompt", "/robot1"))
+
+    deadline = time.monotonic() + 20
+    while True:  # graph information arrives asynchronously
+        try:
+            graph_check()
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
     pub = peer.create_publisher(Image, "/cam/image_raw", 10)
     tracks = ros_peer.collect(TrackArray, "/robot1/tracks")
