@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from vos_ros.nodes.peer import NodeProcess, RosPeer
+from vos_ros.nodes.peer import NodeProcess, RosPeer, confine_to_localhost
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _DOMAIN_LOCKS: dict[int, Any] = {}
@@ -49,8 +49,7 @@ def release_domain(domain: int) -> None:
 
 # Set before anything calls rclpy.init() or starts a node process (children inherit the environment).
 os.environ["ROS_DOMAIN_ID"] = str(claim_domain())
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.pop("ROS_LOCALHOST_ONLY", None)
+confine_to_localhost(force=True)
 os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="vos_ros_test_log_")
 
 

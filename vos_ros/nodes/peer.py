@@ -17,6 +17,22 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 
+def confine_to_localhost(force: bool = False) -> None:
+    """Keep DDS discovery on this machine (Iron+: ROS_AUTOMATIC_DISCOVERY_RANGE; Humble: ROS_LOCALHOST_ONLY).
+
+    Without ``force`` an explicit choice of the caller's environment is kept.
+    """
+    if os.environ.get("ROS_DISTRO") == "humble":
+        if force or "ROS_LOCALHOST_ONLY" not in os.environ:
+            os.environ["ROS_LOCALHOST_ONLY"] = "1"
+        return
+    if force:
+        os.environ.pop("ROS_LOCALHOST_ONLY", None)
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    else:
+        os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
 class RosPeer:
     """A client node in its own rclpy context (own domain), spun on a background thread."""
 

@@ -35,7 +35,7 @@ from vos_ros.core.visualize import contact_sheet, pick_evenly
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
 from vos_ros.nodes.launch_description import describe
-from vos_ros.nodes.peer import NodeProcess, RosPeer
+from vos_ros.nodes.peer import NodeProcess, RosPeer, confine_to_localhost
 from vos_ros.srv import AddObjects
 from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.media import FrameSource, VideoWriter
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
     clip = load_clip(cfg, frames, args.synthetic)
     # DDS stays on this machine unless the caller chose otherwise
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    confine_to_localhost()
     domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
     work = Path(tempfile.mkdtemp(prefix="vos_demo_"))
     params = work / "demo_tracker.yaml"
