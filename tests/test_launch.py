@@ -127,3 +127,16 @@ def test_described_processes_run_with_their_remaps_and_namespace(start_node, ros
     got = ros_peer.publish_until(pub, image, tracks, lambda m: m.header.stamp.sec == 42, timeout=60)
     assert got.header.frame_id == "cam"
     assert all(n.alive() for n in nodes)
+
+
+def test_docs_name_every_parameter_topic_service_and_launch_argument() -> None:
+    from vos_ros.nodes.params import parameter_specs
+
+    text = (REPO_ROOT / "docs" / "ros.md").read_text()
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    assign = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
+    names = [s.name for s in parameter_specs()] + [k.value for k in assign.value.keys] + [
+        "image", "depth", "camera_info", "tracks", "label_image", "overlay", "markers", "/diagnostics",
+        "add_objects", "remove_objects", "reset"]
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert not missing, f"docs/ros.md does not document {missing}"
