@@ -174,7 +174,8 @@ class TrackerNode(LifecycleNode):
             self._session = None
         gc.collect()
         self._state = "inactive"
-        self.get_logger().info("inactive: session and model released")
+        # load_model keeps the weights (about 25 MB) cached per process for the next activation
+        self.get_logger().info("inactive: session and its memory released")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
