@@ -189,6 +189,8 @@ def test_tracks_and_label_images_match_an_in_process_session(tracker: Tracker) -
 
 
 def test_prompts_on_a_given_image_and_overlay(tracker: Tracker) -> None:
+    before = tracker.diag()
+    assert int(before["frames_processed"]) >= 5 and before["overlays_drawn"] == "0"  # nobody subscribed yet
     overlay = tracker.peer.collect(Image, "overlay")
     wait_until(lambda: overlay.subscription.get_publisher_count() > 0, "overlay publisher")
     resp = tracker.call(AddObjects, "add_objects", add_request(boxes=[(10, 100, 60, 50)], image=FRAMES[6]))
@@ -302,7 +304,7 @@ def test_diagnostics_report_rate_latency_memory_and_drops(tracker: Tracker) -> N
         tracker.image_pub.publish(convert.array_to_image(FRAMES[k], "rgb8", header(5000 + k)))
     values = tracker.diag(lambda v: int(v["frames_dropped"]) > 0)
     assert set(values) >= {"fps", "latency_ms", "step_ms", "frames_processed", "frames_dropped", "memory_tokens",
-                           "memory_bytes", "objects", "input_errors", "last_error", "state"}
+                           "memory_bytes", "objects", "input_errors", "last_error", "state", "overlays_drawn"}
     assert values["state"] == "active"
     assert int(values["memory_tokens"]) > 0 and int(values["memory_bytes"]) > 0
     assert int(values["objects"]) >= 1 and int(values["input_errors"]) >= 3

@@ -57,6 +57,7 @@ class Stats:
     """Counters for /diagnostics; the window ones restart at every report."""
 
     processed: int = 0
+    overlays: int = 0   # overlays drawn: only while `overlay` has subscribers
     dropped: int = 0
     input_errors: int = 0
     last_error: str = ""
@@ -307,6 +308,7 @@ class TrackerNode(LifecycleNode):
             labels = {o.id: o.label for o in result.objects}
             overlay = draw_overlay(rgb, result.label_image, labels)
             self._pub_overlay.publish(convert.array_to_image(overlay, "rgb8", header))
+            self._stats.overlays += 1
         if self.node_cfg.publish_markers and self._pub_markers.get_subscription_count() > 0:
             h, w = rgb.shape[:2]
             self._pub_markers.publish(outputs.markers(header, result, centroids, self._intrinsics(w, h)))
@@ -401,6 +403,7 @@ class TrackerNode(LifecycleNode):
             "step_ms": sum(step) / len(step) if step else 0.0,
             "frames_processed": stats.processed,
             "frames_dropped": stats.dropped,
+            "overlays_drawn": stats.overlays,
             "input_errors": stats.input_errors,
             "last_error": stats.last_error,
             "objects": memory.get("objects", 0),
