@@ -229,6 +229,21 @@ def test_bad_images_are_logged_and_tracking_goes_on(tracker: Tracker, bad: Image
     assert {t.id for t in tracker.send(FRAMES[8])[0].tracks} == before
 
 
+def test_bad_camera_info_is_reported_and_tracking_goes_on(tracker: Tracker) -> None:
+    before = {t.id for t in tracker.send(FRAMES[7])[0].tracks}
+    tracker.k += 1
+    h = header(tracker.k)
+    tracker.info_pub.publish(CameraInfo(header=h, width=W, height=H, k=[0.0] * 9))
+    tracker.depth_pub.publish(convert.array_to_image(np.full((H, W), DEPTH_MM, np.uint16), "16UC1", h))
+    time.sleep(0.2)
+    tracker.image_pub.publish(convert.array_to_image(FRAMES[8], "rgb8", h))
+    tracks = tracker.tracks.wait_for(lambda m: same_stamp(m.header, h), 60)
+    assert {t.id for t in tracks.tracks} == before and not any(t.has_centroid for t in tracks.tracks)
+    wait_until(lambda: "depth ignored: camera matrix has non-positive focal lengths" in tracker.node.log(),
+               "the camera_info error in the log", 20)
+    assert tracker.node.alive()
+
+
 def test_bad_service_requests_get_clear_refusals(tracker: Tracker) -> None:
     ids = {t.id for t in tracker.send(FRAMES[8])[0].tracks}
     assert ids

@@ -248,7 +248,11 @@ class TrackerNode(LifecycleNode):
                     self._queue_cv.wait(timeout=0.5)
                     continue
                 msg, received = self._queue.popleft()
-            self._process(msg, received)
+            try:
+                self._process(msg, received)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any frame
+                self._input_error(f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
+                                  f"{type(exc).__name__}: {exc}")
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         try:
@@ -295,8 +299,11 @@ class TrackerNode(LifecycleNode):
 
     def _intrinsics(self, width: int, height: int) -> Intrinsics:
         info = self._camera_info
-        if info is not None and info.k[0] > 0:
-            return Intrinsics.from_k(info.k, info.width or width, info.height or height)
+        if info is not None:
+            try:
+                return Intrinsics.from_k(info.k, info.width or width, info.height or height)
+            except ValueError:
+                pass  # already reported by _centroids; markers fall back to the stand-in camera
         return outputs.default_intrinsics(width, height)
 
     def _publish(self, msg: Image | CompressedImage, rgb: np.ndarray, result: FrameResult) -> None:
