@@ -76,8 +76,8 @@ class ModelRuntimeConfig:
     threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
 
     def validate(self) -> None:
-        if self.input_short_side != 0 and self.input_short_side < 64:
-            raise ValueError("model.input_short_side must be 0 or >= 64")
+        if self.input_short_side != 0 and self.input_short_side < 16:
+            raise ValueError(f"model.input_short_side must be 0 or >= 16, got {self.input_short_side}")
         if self.threads < 0:
             raise ValueError("model.threads must be >= 0")
         if not (self.device == "cpu" or self.device.startswith("cuda")):

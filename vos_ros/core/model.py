@@ -122,15 +122,22 @@ class ValueEncoder(nn.Module):
         self.frame8 = nn.Conv2d(Backbone.channels[8], 16, 1)
         self.fuse8 = nn.Sequential(conv_block(32, 16), nn.Conv2d(16, cfg.fine_value_dim, 1))
 
-    def forward(self, feats: FrameFeatures, masks: torch.Tensor, is_box: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: FrameFeatures, masks: torch.Tensor, is_box: bool = False, coarse: bool = True
+                ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """-> coarse values B x K x Cv x h x w (None unless ``coarse``), fine values B x K x Cv8 x H/8 x W/8.
+
+        The fine values feed the next frame's stride-8 matching every frame; the costlier coarse values
+        are only needed on frames written to the memory bank.
+        """
         B, K = masks.shape[:2]
         m8, m16 = self.masks(masks, is_box)
-        f16 = self.frame16(feats.f16).repeat_interleave(K, 0)            # BK x 96 x h x w
         f8 = self.frame8(feats.f8).repeat_interleave(K, 0)               # BK x 16 x H/8 x W/8
-        v16 = self.fuse16(torch.cat([f16, m16], 1))
-        v8 = self.fuse8(torch.cat([f8, m8], 1))
-        return v16.unflatten(0, (B, K)), v8.unflatten(0, (B, K))    # B x K x Cv x h x w, B x K x Cv8 x H/8 x W/8
+        v8 = self.fuse8(torch.cat([f8, m8], 1)).unflatten(0, (B, K))
+        if not coarse:
+            return None, v8
+        f16 = self.frame16(feats.f16).repeat_interleave(K, 0)            # BK x 96 x h x w
+        v16 = self.fuse16(torch.cat([f16, m16], 1)).unflatten(0, (B, K))
+        return v16, v8
 
 
 def time_bucket(gap: torch.Tensor, is_prompt: torch.Tensor, buckets: int) -> torch.Tensor:
@@ -173,7 +180,8 @@ class MemoryReader(nn.Module):
             # inference: sparse product, cost independent of how many tokens the memory holds
             P = h * w
             rows = torch.arange(P, device=query.device).repeat_interleave(k)
-            aff = torch.sparse_coo_tensor(torch.stack([rows, top_idx[0].flatten()]), weights[0].flatten(), (P, N))
+            aff = torch.sparse_coo_tensor(torch.stack([rows, top_idx[0].flatten()]), weights[0].flatten(), (P, N),
+                                          check_invariants=False)
             flat = values[0].permute(1, 0, 2).reshape(N, K * Cv)            # N x K*Cv
             out = torch.sparse.mm(aff, flat).view(1, P, K, Cv)
         else:
@@ -287,7 +295,7 @@ class Decoder(nn.Module):
         self.mask_bias = nn.Conv2d(cfg.embed_dim, 1, 1)
         self.kernel = nn.Linear(cfg.query_dim, cfg.embed_dim)
         self.presence = nn.Sequential(nn.Linear(cfg.query_dim + d16, 128), nn.ReLU(True), nn.Linear(128, 1))
-        self.use_queries = cfg.use_queries
+        self.cfg = cfg
 
     def forward(self, feats: FrameFeatures, readout16: torch.Tensor, readout8: torch.Tensor,
                 queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,7 +309,7 @@ class Decoder(nn.Module):
         emb = self.fuse4(torch.cat([x4, rep(self.skip4(feats.f4))], 1))            # BK x E x H/4 x W/4
         logits = self.mask_bias(emb)[:, 0]
         q = flat_objects(queries).mean(1)                                          # BK x D
-        if self.use_queries:
+        if self.cfg.use_queries:
             logits = logits + torch.einsum("be,behw->bhw", self.kernel(q), emb) / math.sqrt(emb.shape[1])
         presence = self.presence(torch.cat([q, x16.amax((2, 3))], 1))[:, 0]
         return logits.view(B, K, *logits.shape[-2:]), presence.view(B, K)

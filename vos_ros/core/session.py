@@ -306,9 +306,12 @@ class Session:
         # the mask must stay inside its box: it is a prior, refined but not exceeded
         return (torch.sigmoid(logits) > 0.5).float() * rect
 
-    def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        v16, v8 = self.model.values(feats, probs4)
+    def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True
+                       ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """-> coarse keys N x Ck and values K x N x Cv (None unless ``coarse``), fine keys and values."""
+        v16, v8 = self.model.values(feats, probs4, coarse=coarse)
+        if not coarse:
+            return None, None, feats.key8, v8
         keys16 = feats.key16[0].flatten(1).T                       # N x Ck
         values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
         return keys16, values16, feats.key8, v8
@@ -317,9 +320,10 @@ class Session:
         """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames."""
         if not self.tracks:
             return
-        keys16, values16, key8, values8 = self._encode_memory(feats, probs4)
+        write = prompt or self._frame_index % self.cfg.memory.write_every == 0
+        keys16, values16, key8, values8 = self._encode_memory(feats, probs4, coarse=write)
         self._prev_key8, self._prev_values8, self._probs4 = key8, values8, probs4
-        if prompt or self._frame_index % self.cfg.memory.write_every == 0:
+        if write:
             self.memory.add(keys16, values16, self._frame_index, prompt=prompt)
 
     def _extend_fine_memory(self, count: int) -> None:

@@ -8,6 +8,7 @@ written as indexed PNGs (``--out``) that ``vos-ros eval score`` reads. Ends with
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override model.input_short_side (the network's input scale)")
     parser.add_argument("--max-frames", type=int, default=None,
                         help="use only the first N frames of each sequence (N >= 3)")
+    parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
+    parser.add_argument("--method", choices=["tracker", "propagation"], default="tracker",
+                        help="propagation = training-free baseline on raw backbone features")
+    parser.add_argument("--disable", choices=["time_bias", "fine_matching", "queries"], default=None,
+                        help="switch one component of the trained model off at inference (ablation)")
 
 
 @dataclass
@@ -142,15 +148,28 @@ def run(args: argparse.Namespace) -> int:
     from vos_ros.core.session import Session, load_model  # torch is imported only when tracking
 
     overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
+    if args.checkpoint:
+        overrides["model__checkpoint"] = args.checkpoint
     config = TrackerConfig.load(args.config, **overrides)
     t0 = time.perf_counter()
-    model = load_model(config.model)
+    if args.method == "propagation":
+        from vos_ros.core.backbone import Backbone
+        from vos_ros.core.propagation import PropagationSession
+
+        backbone = Backbone()
+        make_session: Callable[[], StepSession] = lambda: PropagationSession(backbone, config)  # noqa: E731
+    else:
+        model = load_model(config.model)
+        if args.disable:
+            model = copy.deepcopy(model)  # the cached shared model stays intact
+            setattr(model.cfg, f"use_{args.disable}", False)
+        make_session = lambda: Session(model, config)  # noqa: E731
     load_s = time.perf_counter() - t0
-    result = evaluate_davis(args.root, args.sequences, lambda: Session(model, config),
-                            out=args.out, max_frames=args.max_frames)
+    result = evaluate_davis(args.root, args.sequences, make_session, out=args.out, max_frames=args.max_frames)
     result["timing"]["model_load_s"] = load_s
     result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
-              "max_frames": args.max_frames, **result}
+              "max_frames": args.max_frames, "method": args.method, "disabled": args.disable,
+              "checkpoint": config.model.checkpoint, **result}
     if args.json:
         write_json(args.json, result)
     fps = {name: f"{e['timing']['fps']:.2f}" for name, e in result["per_sequence"].items()}

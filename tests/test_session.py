@@ -1,0 +1,110 @@
+"""Session bookkeeping with random head weights: ids, prompts at any frame, removal, errors."""
+import numpy as np
+import pytest
+import torch
+
+from vos_ros.core.config import TrackerConfig
+from vos_ros.core.model import VOSModel
+from vos_ros.core.session import Session, segment_boxes
+from vos_ros.core.types import Prompt, TrackState
+
+H, W = 48, 80
+
+
+@pytest.fixture(scope="module")
+def model() -> VOSModel:
+    torch.manual_seed(0)
+    return VOSModel(pretrained_backbone=False).eval()
+
+
+@pytest.fixture
+def session(model) -> Session:
+    return Session(model, TrackerConfig.load())
+
+
+def frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (H, W, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def rect(y0, y1, x0, x1):
+    m = np.zeros((H, W), bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_mask_prompt_is_used_as_given_on_its_frame(session):
+    m = rect(5, 30, 10, 40)
+    res = session.step(frames(1)[0], [Prompt(mask=m, label="cup")])
+    obj = res.by_id(1)
+    assert np.array_equal(obj.mask, m) and obj.label == "cup" and obj.state == TrackState.NEW
+    assert obj.box == (10.0, 5.0, 30.0, 25.0)
+    assert res.label_image.dtype == np.uint16 and set(np.unique(res.label_image)) == {0, 1}
+
+
+def test_object_first_appearing_at_frame_5_and_ids_never_reused(session):
+    fs = frames(9)
+    session.step(fs[0], [Prompt(mask=rect(5, 30, 10, 40))])
+    for f in fs[1:5]:
+        assert session.step(f).frame_index >= 1
+    res = session.step(fs[5], [Prompt(box=(45, 10, 25, 30), label="late")])
+    assert res.frame_index == 5 and session.object_ids == [1, 2]
+    assert res.by_id(2).label == "late"
+    assert res.by_id(2).mask[:, :40].sum() == 0  # a box prompt's mask stays inside its box
+    session.remove_objects([1])
+    res = session.step(fs[6])
+    assert [o.id for o in res.objects] == [2]
+    assert session.memory.num_objects == 1 and session.queries.shape[1] == 1
+    ids = session.add_objects([Prompt(mask=rect(0, 10, 0, 10))])      # refers to the newest frame
+    assert ids == [3]                                                  # id 1 is not reused
+    session.reset()
+    assert session.object_ids == []
+    assert session.add_objects([Prompt(mask=rect(0, 10, 0, 10))], frame=fs[7]) == [4]
+    res = session.step(fs[8])
+    assert [o.id for o in res.objects] == [4]
+
+
+def test_add_objects_on_a_separate_image_keeps_existing_tracks(session):
+    fs = frames(3, seed=2)
+    session.step(fs[0], [Prompt(mask=rect(5, 30, 10, 40))])
+    assert session.add_objects([Prompt(mask=rect(30, 45, 50, 75))], frame=fs[1]) == [2]
+    res = session.step(fs[2])
+    assert [o.id for o in res.objects] == [1, 2]
+    assert session.memory.num_objects == 2
+
+
+def test_bad_inputs_give_clear_errors_and_keep_state(session):
+    f = frames(1)[0]
+    with pytest.raises(ValueError, match="no frame processed yet"):
+        session.add_objects([Prompt(mask=rect(0, 5, 0, 5))])
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        session.step(np.zeros((H, W), np.uint8))
+    with pytest.raises(ValueError, match="too small"):
+        session.step(np.zeros((0, 5, 3), np.uint8))
+    session.step(f, [Prompt(mask=rect(5, 30, 10, 40))])
+    with pytest.raises(ValueError, match="mask is 10x10, frame is 80x48"):
+        session.add_objects([Prompt(mask=np.ones((10, 10), bool))])
+    with pytest.raises(ValueError, match="empty"):
+        session.add_objects([Prompt(mask=np.zeros((H, W), bool))])
+    with pytest.raises(ValueError, match="outside"):
+        session.add_objects([Prompt(box=(500, 500, 10, 10))])
+    with pytest.raises(KeyError, match=r"unknown track ids \[7\]"):
+        session.remove_objects([1, 7])
+    with pytest.raises(ValueError, match="frame size changed"):
+        session.step(np.zeros((H + 16, W, 3), np.uint8))
+    with pytest.raises(ValueError, match="exactly one of mask or box"):
+        Prompt()
+    with pytest.raises(ValueError, match="positive"):
+        Prompt(box=(0, 0, 0, 5))
+    assert session.object_ids == [1]
+    assert [o.id for o in session.step(f).objects] == [1]
+
+
+def test_scaled_input_returns_input_resolution(model):
+    cfg = TrackerConfig.load(model__input_short_side=32)
+    s = Session(model, cfg)
+    res = s.step(frames(1)[0], [Prompt(box=(10, 5, 30, 25))])
+    assert res.label_image.shape == (H, W)
+    assert res.objects[0].mask.shape == (H, W)
+    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], short_side=32)
+    assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0
