@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     model = VOSModel(ablated_config(args.ablate)).to(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    warmup = min(200, args.steps // 10)
+    warmup = max(1, min(200, args.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
         1 + math.cos(math.pi * min(1.0, s / args.steps))))
     step = 0
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         opt.step()
         sched.step()
         step += 1
-        stats.update(step=step, loss=float(loss), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start)
+        stats.update(step=step, loss=float(loss.detach()), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start)
         log.write(json.dumps(stats) + "\n")
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", box=f"{stats['box']:.3f}")
