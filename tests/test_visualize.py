@@ -42,6 +42,16 @@ def test_overlay_tints_only_masks_and_draws_text(photo: np.ndarray) -> None:
     assert (np.abs(centre - tinted).sum(axis=2) > 60).mean() > 0.05
 
 
+def test_text_sits_on_the_largest_part_of_a_mask(photo: np.ndarray) -> None:
+    labels = np.zeros(photo.shape[:2], np.uint16)
+    labels[150:230, 140:240] = 2
+    labels[5:7, 5:7] = 2  # a stray speck far away
+    out = visualize.draw_overlay(photo, labels, {2: "ball"}, alpha=0.0)
+    changed = np.any(out != photo, axis=2)
+    assert changed[185:197, 160:220].any()          # text at the centre of the big part
+    assert not changed[30:140, 30:140].any()        # not between the speck and the big part
+
+
 def test_overlay_without_objects_is_a_copy(photo: np.ndarray) -> None:
     out = visualize.draw_overlay(photo, np.zeros(photo.shape[:2], np.uint16))
     np.testing.assert_array_equal(out, photo)

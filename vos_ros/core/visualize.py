@@ -38,7 +38,8 @@ def draw_overlay(
 ) -> np.ndarray:
     """Copy of ``rgb`` with every id of ``label_image`` (H x W, 0 = background) tinted, outlined and named.
 
-    ``labels`` maps ids to label text; the text drawn is "<id> <label>" at the mask's box centre.
+    ``labels`` maps ids to label text; the text drawn is "<id> <label>" at the box centre of the
+    mask's largest part.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"overlay needs an H x W x 3 uint8 image, got {rgb.shape} {rgb.dtype}")
@@ -60,7 +61,8 @@ def draw_overlay(
         mask = (label_image == i).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, colour_for(i), max(1, round(scale * 2)), cv2.LINE_AA)
-        x, y, w, h = cv2.boundingRect(mask)
+        # text on the largest part: stray specks of a mask must not pull it elsewhere
+        x, y, w, h = cv2.boundingRect(max(contours, key=cv2.contourArea))
         text = f"{i} {labels.get(i, '')}".strip()
         (tw, th), _ = cv2.getTextSize(text, _FONT, scale, 1)
         _text(out, text, (x + w // 2 - tw // 2, y + h // 2 + th // 2), colour_for(i), scale)
