@@ -20,6 +20,7 @@ from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker, MarkerArray
 from vos_ros.msg import TrackArray
 from vos_ros.srv import AddObjects, RemoveObjects
 
@@ -192,12 +193,17 @@ def test_prompts_on_a_given_image_and_overlay(tracker: Tracker) -> None:
     before = tracker.diag()
     assert int(before["frames_processed"]) >= 5 and before["overlays_drawn"] == "0"  # nobody subscribed yet
     overlay = tracker.peer.collect(Image, "overlay")
+    markers = tracker.peer.collect(MarkerArray, "markers")
     wait_until(lambda: overlay.subscription.get_publisher_count() > 0, "overlay publisher")
     resp = tracker.call(AddObjects, "add_objects", add_request(boxes=[(10, 100, 60, 50)], image=FRAMES[6]))
     assert resp.success, resp.message
     time.sleep(0.5)  # overlay subscription matched on the node side
     tracks, label, h = tracker.send(FRAMES[6])
     assert resp.ids[0] in {t.id for t in tracks.tracks}
+    drawn_markers = markers.wait_for(lambda m: same_stamp(m.markers[0].header, h), 30).markers
+    assert drawn_markers[0].action == Marker.DELETEALL
+    visible = sorted(t.id for t in tracks.tracks if t.bbox.width > 0)
+    assert sorted(m.id for m in drawn_markers[1:] if m.type == Marker.TEXT_VIEW_FACING) == visible
     msg = overlay.wait_for(lambda m: same_stamp(m.header, h), 30)
     assert (msg.encoding, msg.width, msg.height) == ("rgb8", W, H)
     drawn = convert.image_to_array(msg)
