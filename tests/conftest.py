@@ -7,7 +7,6 @@ engineers, or CI jobs) never share a domain.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import tempfile
@@ -17,35 +16,9 @@ from typing import Any
 
 import pytest
 
-from vos_ros.nodes.peer import NodeProcess, RosPeer, confine_to_localhost
+from vos_ros.nodes.peer import NodeProcess, RosPeer, claim_domain, confine_to_localhost, release_domain
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_DOMAIN_LOCKS: dict[int, Any] = {}
-
-
-def claim_domain() -> int:
-    """A ROS domain id (1..101) no other process of this machine holds; held until released."""
-    start = os.getpid() % 101
-    for k in range(101):
-        domain = (start + k) % 101 + 1
-        if domain in _DOMAIN_LOCKS:
-            continue
-        f = open(Path(tempfile.gettempdir()) / f"vos_ros_domain_{domain}.lock", "w")  # noqa: SIM115
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            continue
-        _DOMAIN_LOCKS[domain] = f
-        return domain
-    raise RuntimeError("all ROS domains 1..101 are taken by other test runs")
-
-
-def release_domain(domain: int) -> None:
-    f = _DOMAIN_LOCKS.pop(domain, None)
-    if f is not None:
-        f.close()
-
 
 # Set before anything calls rclpy.init() or starts a node process (children inherit the environment).
 os.environ["ROS_DOMAIN_ID"] = str(claim_domain())

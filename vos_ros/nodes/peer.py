@@ -4,9 +4,11 @@ Used by the demo (player + recorder) and the tests, which talk to node processes
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +17,33 @@ from typing import Any
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+_DOMAIN_LOCKS: dict[int, Any] = {}
+
+
+def claim_domain() -> int:
+    """A ROS domain id (1..101) no other process of this machine holds; held until released."""
+    start = os.getpid() % 101
+    for k in range(101):
+        domain = (start + k) % 101 + 1
+        if domain in _DOMAIN_LOCKS:
+            continue
+        f = open(Path(tempfile.gettempdir()) / f"vos_ros_domain_{domain}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        _DOMAIN_LOCKS[domain] = f
+        return domain
+    raise RuntimeError("all ROS domains 1..101 are taken by other processes")
+
+
+def release_domain(domain: int) -> None:
+    f = _DOMAIN_LOCKS.pop(domain, None)
+    if f is not None:
+        f.close()
+
 
 
 def confine_to_localhost(force: bool = False) -> None:

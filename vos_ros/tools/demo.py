@@ -35,7 +35,7 @@ from vos_ros.core.visualize import contact_sheet, pick_evenly
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
 from vos_ros.nodes.launch_description import describe
-from vos_ros.nodes.peer import NodeProcess, RosPeer, confine_to_localhost
+from vos_ros.nodes.peer import NodeProcess, RosPeer, claim_domain, confine_to_localhost
 from vos_ros.srv import AddObjects
 from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.media import FrameSource, VideoWriter
@@ -218,13 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     clip = load_clip(cfg, frames, args.synthetic)
     # DDS stays on this machine unless the caller chose otherwise
     confine_to_localhost()
-    domain = int(os.environ.get("ROS_DOMAIN_ID", "0"))
+    if "ROS_DOMAIN_ID" not in os.environ:  # a domain no other demo or test run on this machine uses
+        os.environ["ROS_DOMAIN_ID"] = str(claim_domain())
+    domain = int(os.environ["ROS_DOMAIN_ID"])
     work = Path(tempfile.mkdtemp(prefix="vos_demo_"))
     params = work / "demo_tracker.yaml"
     params.write_text(yaml.safe_dump({"/**/vos_tracker": {"ros__parameters": overrides}}))
     (spec,) = describe(params_file=params)
     print(f"clip: {clip.name}, {len(clip.frames)} frames of {clip.frames[0].shape[1]}x{clip.frames[0].shape[0]}; "
-          f"tracker log: {work / 'tracker.log'}")
+          f"ROS_DOMAIN_ID={domain}; tracker log: {work / 'tracker.log'}")
     tracker = NodeProcess(spec.command(), work / "tracker.log", cwd=PACKAGE_ROOT)
     peer = RosPeer(domain, "vos_demo")
     try:
