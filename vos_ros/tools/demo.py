@@ -98,7 +98,11 @@ def _add_request(prompts: list[PromptSpec], image: np.ndarray | None) -> AddObje
     return req
 
 
-def play(clip: Clip, cfg: dict, rate: float, peer: RosPeer, frame_id: str) -> dict:
+def _stamp(msg: object) -> tuple[int, int]:
+    return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+
+def play(clip: Clip, rate: float, peer: RosPeer, frame_id: str) -> dict:
     """Publish the clip at ``rate`` Hz, prompting on the way; -> what came back, keyed by frame index."""
     node = peer.node
     image_pub = node.create_publisher(Image, "image", 10)
@@ -111,15 +115,13 @@ def play(clip: Clip, cfg: dict, rate: float, peer: RosPeer, frame_id: str) -> di
             raise TimeoutError("the tracker node did not come up within 120 s (see its log)")
         time.sleep(0.1)
 
-    def stamp_of(k: int) -> tuple[int, int]:
-        h = _header(k, frame_id)
-        return h.stamp.sec, h.stamp.nanosec
+    def frame_msg(k: int) -> Image:
+        return convert.array_to_image(clip.frames[k], "rgb8", _header(k, frame_id))
+
+    def is_frame(k: int):
+        return lambda m: _stamp(m) == _stamp(frame_msg(k))
 
     published: dict[int, float] = {}
-
-    def publish(k: int) -> None:
-        image_pub.publish(convert.array_to_image(clip.frames[k], "rgb8", _header(k, frame_id)))
-        published[k] = time.monotonic()
 
     # Prompts travel with the image they refer to, just before it is published. Frame 0 is
     # repeated until the node answers (it may not have matched our publisher yet).
@@ -131,19 +133,18 @@ def play(clip: Clip, cfg: dict, rate: float, peer: RosPeer, frame_id: str) -> di
             tqdm.write(f"frame {k}: {resp.message}")
         if k == 0:
             published[0] = time.monotonic()
-            first = convert.array_to_image(clip.frames[0], "rgb8", _header(0, frame_id))
-            peer.publish_until(image_pub, first, tracks, lambda m: (m.header.stamp.sec, m.header.stamp.nanosec)
-                               == stamp_of(0), timeout=300, every=30.0)
+            peer.publish_until(image_pub, frame_msg(0), tracks, is_frame(0), timeout=300, every=30.0)
             start = time.monotonic()
             continue
         time.sleep(max(0.0, start + k / rate - time.monotonic()))
-        publish(k)
+        image_pub.publish(frame_msg(k))
+        published[k] = time.monotonic()
     last = len(clip.frames) - 1
-    tracks.wait_for(lambda m: (m.header.stamp.sec, m.header.stamp.nanosec) == stamp_of(last), 120)
-    overlays.wait_for(lambda m: (m.header.stamp.sec, m.header.stamp.nanosec) == stamp_of(last), 30)
+    tracks.wait_for(is_frame(last), 120)
+    overlays.wait_for(is_frame(last), 30)
 
-    index = {stamp_of(k): k for k in published}
-    key = lambda m: index[(m.header.stamp.sec, m.header.stamp.nanosec)]  # noqa: E731
+    index = {_stamp(frame_msg(k)): k for k in published}
+    key = lambda m: index[_stamp(m)]  # noqa: E731
     return {
         "published": published,
         "tracks": {key(m): (m, t) for m, t in zip(tracks.messages, tracks.received, strict=True)},
@@ -168,10 +169,10 @@ def write_outputs(clip: Clip, got: dict, rate: float, out_dir: Path) -> dict:
     sheet = contact_sheet([overlays[k] for k in picks], columns=4, tile_width=400, captions=captions)
     cv2.imwrite(str(sheet_path), sheet[..., ::-1])
 
-    processed = sorted(got["tracks"])
-    # frame 0 is the start-up handshake (republished until the node answers): not in the latency
-    latency = [1e3 * (got["tracks"][k][1] - got["published"][k]) for k in processed if k > 0]
-    span = got["tracks"][processed[-1]][1] - got["published"][processed[0]]
+    # frame 0 is the start-up handshake (republished until the node answers): not in the rates
+    processed = sorted(k for k in got["tracks"] if k > 0)
+    latency = [1e3 * (got["tracks"][k][1] - got["published"][k]) for k in processed]
+    span = got["tracks"][processed[-1]][1] - got["published"][1]
     node_stats = {}
     for msg in got["diagnostics"]:
         for status in msg.status:
@@ -180,10 +181,10 @@ def write_outputs(clip: Clip, got: dict, rate: float, out_dir: Path) -> dict:
     stats = {
         "clip": clip.name,
         "frames_published": len(got["published"]),
-        "frames_processed": len(processed),
-        "frames_dropped": len(got["published"]) - len(processed),
+        "frames_processed": len(processed) + 1,
+        "frames_dropped": len(got["published"]) - len(processed) - 1,
         "publish_rate_hz": rate,
-        "processed_fps": (len(processed) - 1) / span if span > 0 else 0.0,
+        "processed_fps": len(processed) / span if span > 0 else 0.0,
         "latency_ms_mean": float(np.mean(latency)),
         "latency_ms_p95": float(np.percentile(latency, 95)),
         "node_step_ms": float(node_stats.get("step_ms", "nan")),
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = yaml.safe_load(args.config.read_text())
     frames, rate = args.frames or int(cfg["frames"]), args.rate or float(cfg["rate"])
+    if frames < 2 or rate <= 0:
+        parser.error(f"need at least 2 frames and a positive rate, got {frames} frames at {rate} Hz")
     overrides = dict(cfg.get("tracker", {}))
     for item in args.params:
         key, sep, value = item.partition("=")
@@ -230,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     tracker = NodeProcess(spec.command(), work / "tracker.log", cwd=PACKAGE_ROOT)
     peer = RosPeer(domain, "vos_demo")
     try:
-        got = play(clip, cfg, rate, peer, cfg.get("frame_id", "camera"))
+        got = play(clip, rate, peer, cfg.get("frame_id", "camera"))
     except (TimeoutError, KeyError) as exc:
         print(f"demo failed: {exc}\n--- tracker log ---\n{tracker.log()}", file=sys.stderr)
         return 1
