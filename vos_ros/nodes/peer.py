@@ -174,9 +174,12 @@ class NodeProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+    def wait_for_log(self, text: str, timeout: float = 60.0, fail_on: str | None = None) -> None:
+        """Wait until the node logs ``text``; RuntimeError if it exits or logs ``fail_on`` first."""
         deadline = time.monotonic() + timeout
         while text not in self.log():
+            if fail_on is not None and fail_on in self.log():
+                raise RuntimeError(f"the node logged '{fail_on}':\n{self.log()}")
             if not self.alive():
                 raise RuntimeError(f"{self.cmd} exited ({self.proc.returncode}) before logging '{text}':\n"
                                    + self.log())

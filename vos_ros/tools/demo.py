@@ -233,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     tracker = NodeProcess(spec.command(), work / "tracker.log", cwd=PACKAGE_ROOT)
     peer = RosPeer(domain, "vos_demo")
     try:
+        tracker.wait_for_log("active: model loaded", 300, fail_on="cannot activate")
         got = play(clip, rate, peer, cfg.get("frame_id", "camera"))
-    except (TimeoutError, KeyError) as exc:
-        print(f"demo failed: {exc}\n--- tracker log ---\n{tracker.log()}", file=sys.stderr)
+    except (TimeoutError, RuntimeError, KeyError) as exc:
+        log = "" if tracker.log() in str(exc) else f"\n--- tracker log ---\n{tracker.log()}"
+        print(f"demo failed: {exc}{log}", file=sys.stderr)
         return 1
     finally:
         peer.close()
