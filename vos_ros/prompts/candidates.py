@@ -77,10 +77,11 @@ def _area_limits(shape: tuple[int, ...]) -> tuple[int, int]:
     return int(MIN_AREA_FRACTION * total), int(MAX_AREA_FRACTION * total)
 
 
-def detector_candidates(image: np.ndarray, detector: NanoDet, score_threshold: float) -> list[Candidate]:
+def detector_candidates(image: np.ndarray, detector: NanoDet, score_threshold: float,
+                        tta: bool = False) -> list[Candidate]:
     return [
         Candidate(box=d.box, source="detector", label=d.label, detector_score=d.score)
-        for d in detector(image, score_threshold=score_threshold)
+        for d in detector(image, score_threshold=score_threshold, tta=tta)
         if d.box[2] - d.box[0] >= 2 and d.box[3] - d.box[1] >= 2
     ]
 

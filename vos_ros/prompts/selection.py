@@ -11,7 +11,8 @@ import numpy as np
 from vos_ros.prompts.candidates import Candidate
 from vos_ros.prompts.phrase import Phrase
 
-CONTAINED = 0.8  # a candidate this much inside a larger matching one is a part of it, not another object
+CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
+PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
 
 
 def _depth_of(cand: Candidate, depth: np.ndarray | None, shape: tuple[int, int]) -> float:
@@ -60,12 +61,13 @@ def _inside(inner: Candidate, outer: Candidate) -> float:
     return ix * iy / area if area > 0 else 1.0
 
 
-def distinct(candidates: list[Candidate], indices: list[int]) -> list[int]:
+def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]) -> list[int]:
     """``indices`` (by decreasing score) without parts: a candidate mostly inside a larger one of
-    ``indices`` is a piece of it (a mug's rim, the red face of a box), so the whole one stays."""
+    ``indices`` that matches at least PART_OF_SCORE as well is a piece of it (a mug's rim, the red
+    face of a box), so the whole one stays; a weak large match (a table) removes nothing."""
     return [i for i in indices if not any(
-        j != i and candidates[j].area > candidates[i].area and _inside(candidates[i], candidates[j]) >= CONTAINED
-        for j in indices)]
+        j != i and candidates[j].area > candidates[i].area and scores[j] >= PART_OF_SCORE * scores[i]
+        and _inside(candidates[i], candidates[j]) >= CONTAINED for j in indices)]
 
 
 def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_score: float,
@@ -74,7 +76,7 @@ def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_
     if len(candidates) != len(scores):
         raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
     ranked = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= min_score]
-    matching = distinct(candidates, ranked)
+    matching = distinct(candidates, scores, ranked)
     if phrase.size:
         sign = -1.0 if phrase.size == "largest" else 1.0
         matching.sort(key=lambda i: sign * candidates[i].area)

@@ -179,6 +179,26 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
+def on_target(mask: np.ndarray, gt: np.ndarray) -> bool:
+    """A returned object is on target when most of it lies on the ground truth."""
+    return bool(np.logical_and(mask, gt).sum() >= 0.5 * max(1, mask.sum()))
+
+
+SCORE_BINS = (0.0, 0.3, 0.5, 0.7, 0.9, 1.01)
+
+
+def score_reliability(rows: list[dict]) -> list[dict]:
+    """Per score bin: returned objects and the share on target (what a score means in practice)."""
+    objects = [o for r in rows for o in r["returned"]]
+    out = []
+    for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:], strict=True):
+        sel = [o for o in objects if lo <= o["score"] < hi]
+        if sel:
+            out.append({"scores": f"[{lo:.1f}, {min(hi, 1.0):.1f}]", "objects": len(sel),
+                        "on_target": float(np.mean([o["on_target"] for o in sel]))})
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $VOS_ROS_DATA "
                         "or ../shared/data from the repo root)")
@@ -235,12 +255,17 @@ def run(args: argparse.Namespace) -> int:
         gt = ground_truth(query, sources["coco"][0], image.shape[:2])
         value = (0.0 if pred.any() else 1.0) if query.type == "negative" else iou(pred, gt)
         rows.append({**asdict(query), "iou": value, "success": value >= 0.5,
-                     "returned": [{"label": o.label, "score": o.score, "box": o.box, "source": o.source}
-                                  for o in result.objects]})
+                     "returned": [{"label": o.label, "score": o.score, "box": o.box, "source": o.source,
+                                   "on_target": on_target(o.mask, gt)} for o in result.objects]})
     summary = summarise(rows)
     print_table(summary)
+    reliability = score_reliability(rows)
+    print("score bin      objects  on target")
+    for b in reliability:
+        print(f"{b['scores']:14s} {b['objects']:7d} {b['on_target']:10.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "segmenter": args.segmenter,
+        args.json.write_text(json.dumps({"summary": summary, "reliability": reliability,
+                                         "segmenter": args.segmenter,
                                          "depth": not args.no_depth, "queries": rows}, indent=1))
     return 0
