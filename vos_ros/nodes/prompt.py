@@ -209,6 +209,10 @@ class PromptNode(Node):
             resp.success, resp.message = False, str(exc)
             self.get_logger().warning(f"text_prompt {req.text!r} refused: {resp.message}")
             return resp
+        except Exception as exc:  # noqa: BLE001 - a failing request must not take the node down
+            resp.success, resp.message = False, f"grounding failed: {type(exc).__name__}: {exc}"
+            self.get_logger().error(f"text_prompt {req.text!r}: {resp.message}")
+            return resp
         resp.success = True
         resp.ids = ids
         resp.labels = [o.label for o in result.objects]

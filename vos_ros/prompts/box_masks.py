@@ -18,8 +18,12 @@ log = logging.getLogger(__name__)
 Segmenter = Callable[[np.ndarray, Sequence[Sequence[float]]], list[np.ndarray]]
 
 
+GRABCUT_GROW = 0.05  # GrabCut's rectangle is grown by this (its border is forced background)
+
+
 def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iterations: int = 3) -> list[np.ndarray]:
-    """GrabCut initialised with each x1, y1, x2, y2 box (pixels outside are background)."""
+    """GrabCut from each x1, y1, x2, y2 box: run on the box grown by GRABCUT_GROW per side (so object
+    pixels at the box edge are not forced to background), then clipped to the box."""
     height, width = image.shape[:2]
     bgr = np.ascontiguousarray(image[..., ::-1])
     masks = []
@@ -31,15 +35,17 @@ def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iteration
         if right - left < 4 or bottom - top < 4:
             masks.append(box_mask)
             continue
+        dx, dy = GRABCUT_GROW * (right - left), GRABCUT_GROW * (bottom - top)
+        gl, gt = int(max(0, left - dx)), int(max(0, top - dy))
+        gr, gb = int(min(width, right + dx)), int(min(height, bottom + dy))
         state = np.zeros((height, width), np.uint8)
-        rect = (left, top, right - left, bottom - top)
         try:
-            cv2.grabCut(bgr, state, rect, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
-                        cv2.GC_INIT_WITH_RECT)
+            cv2.grabCut(bgr, state, (gl, gt, gr - gl, gb - gt), np.zeros((1, 65)), np.zeros((1, 65)),
+                        iterations, cv2.GC_INIT_WITH_RECT)
         except cv2.error:  # degenerate colour statistics (flat box): the box itself
             masks.append(box_mask)
             continue
-        mask = (state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)
+        mask = ((state == cv2.GC_FGD) | (state == cv2.GC_PR_FGD)) & box_mask
         masks.append(mask if mask.any() else box_mask)
     return masks
 
