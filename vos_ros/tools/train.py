@@ -146,6 +146,34 @@ def export_weights(model: VOSModel, path: Path, meta: dict) -> None:
     torch.save({"model_config": model.cfg.to_dict(), "state_dict": state, "meta": meta}, path)
 
 
+def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
+    """Loss curves (moving average over ``window`` steps) of a run's log.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_step = {}
+    for line in open(log_path, encoding="utf-8"):
+        entry = json.loads(line)
+        by_step[entry["step"]] = entry  # a resumed run logs a few steps twice: keep the newest
+    steps = sorted(by_step)
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    for key, label in (("loss", "total"), ("track", "tracking (frames 2..T)"), ("box", "box path (frame 1)")):
+        values = np.array([by_step[s][key] for s in steps])
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"loss (mean of {window} steps)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path)
+    plt.close(fig)
+    return png_path
+
+
 def run(args: argparse.Namespace) -> int:
     from vos_ros.tools.train_data import mixed_loader  # data code stays outside the run-time path
 
@@ -208,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
             (run_dir / "last.tmp").replace(run_dir / "last.pt")
             export_weights(model, run_dir / "weights.pt", {"step": step, "args": vars(args)})
     bar.close()
+    log.close()
+    print(f"loss curves: {plot_log(run_dir / 'log.jsonl', run_dir / 'loss.png')}")
     if args.export:
         export_weights(model, Path(args.export), {"step": step, "args": vars(args),
                                                   "train_seconds": time.time() - t_start})
