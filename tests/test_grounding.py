@@ -94,6 +94,9 @@ def test_nanodet_finds_the_cup_on_coffee() -> None:
     x1, y1, x2, y2 = cups[0].box
     assert 0 <= x1 < x2 <= image.shape[1] and 0 <= y1 < y2 <= image.shape[0]
     assert x1 < image.shape[1] / 2 < x2 and y1 < image.shape[0] / 2 < y2  # the cup fills the middle
+    # Extra views (mirror + tiles) keep the detections of the plain pass that survive NMS.
+    with_views = NanoDet()(image, score_threshold=0.3, tta=True)
+    assert any(d.label == "cup" and abs(d.box[0] - x1) < 20 for d in with_views)
     with pytest.raises(ValueError, match="uint8 RGB"):
         NanoDet()(image.astype(np.float32))
 

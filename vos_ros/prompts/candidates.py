@@ -23,6 +23,8 @@ XYXY = tuple[float, float, float, float]
 
 MIN_AREA_FRACTION = 0.002   # smaller proposals are noise at robot-camera distances
 MAX_AREA_FRACTION = 0.5     # larger ones are background (table, wall, floor)
+MAX_PARTS = 2               # a detection is rebuilt from at most this many proposals (a mug split at its rim);
+                            # more inside one box are separate objects (a table's box holds them all)
 
 
 @dataclass
@@ -200,7 +202,7 @@ def merge_candidates(candidates: list[Candidate], iou: float = 0.7, inside: floa
         best = max(proposals, key=lambda p: box_iou(det.box, p.box), default=None)
         if best is not None and box_iou(det.box, best.box) >= iou:
             det.mask, det.sources = best.mask, det.sources + [best.source]
-        elif union is not None and box_iou(det.box, xyxy_of_mask(union)) >= iou:
+        elif union is not None and len(parts) <= MAX_PARTS and box_iou(det.box, xyxy_of_mask(union)) >= iou:
             det.mask, det.sources = union, det.sources + [parts[0].source]
     merged: list[Candidate] = list(detections)
     for cand in proposals:

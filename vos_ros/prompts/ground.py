@@ -84,7 +84,7 @@ class Grounder:
 
     def __init__(self, detector: NanoDet | None | str = "auto", segment: Segmenter | None = None,
                  min_score: float = MIN_SCORE, detector_threshold: float = DETECTOR_THRESHOLD,
-                 detector_tta: bool = True) -> None:
+                 detector_tta: bool = False) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
         self.detector = shared_detector() if detector == "auto" else detector

@@ -13,6 +13,7 @@ from vos_ros.prompts.phrase import Phrase
 
 CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
 PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
+GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of its box make it a group
 
 
 def _depth_of(cand: Candidate, depth: np.ndarray | None, shape: tuple[int, int]) -> float:
@@ -61,13 +62,27 @@ def _inside(inner: Candidate, outer: Candidate) -> float:
     return ix * iy / area if area > 0 else 1.0
 
 
+def _contained(candidates: list[Candidate], outer: int, indices: list[int]) -> list[int]:
+    return [j for j in indices if j != outer and candidates[j].area < candidates[outer].area
+            and _inside(candidates[j], candidates[outer]) >= CONTAINED]
+
+
+def is_group(candidates: list[Candidate], i: int, indices: list[int]) -> bool:
+    """A match holding two or more other matches that fill little of it is a group or a surface
+    (the table under three red objects, a box around two cups), not one object."""
+    inner = _contained(candidates, i, indices)
+    box = candidates[i].box
+    box_area = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
+    return len(inner) >= 2 and sum(candidates[j].area for j in inner) < GROUP_FILL * box_area
+
+
 def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]) -> list[int]:
-    """``indices`` (by decreasing score) without parts: a candidate mostly inside a larger one of
-    ``indices`` that matches at least PART_OF_SCORE as well is a piece of it (a mug's rim, the red
-    face of a box), so the whole one stays; a weak large match (a table) removes nothing."""
-    return [i for i in indices if not any(
-        j != i and candidates[j].area > candidates[i].area and scores[j] >= PART_OF_SCORE * scores[i]
-        and _inside(candidates[i], candidates[j]) >= CONTAINED for j in indices)]
+    """``indices`` (by decreasing score) without groups (see ``is_group``) and without parts: a
+    candidate mostly inside a larger one that matches at least PART_OF_SCORE as well is a piece of it
+    (a mug's rim, the red face of a box), so the whole one stays; a weak large match removes nothing."""
+    objects = [i for i in indices if not is_group(candidates, i, indices)]
+    return [i for i in objects if not any(
+        scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
 
 
 def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_score: float,

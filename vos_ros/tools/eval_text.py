@@ -206,6 +206,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segmenter", choices=("auto", "tracker", "grabcut"), default="auto",
                         help="box -> mask step: the tracker's box path (auto: when its weights exist) or GrabCut")
     parser.add_argument("--no-depth", action="store_true", help="ground YCB frames without their depth")
+    parser.add_argument("--detector-tta", action="store_true",
+                        help="also run the detector on the mirrored image and on 4 tiles (6 passes, not 1)")
     parser.add_argument("--min-score", type=float, default=None, help="acceptance threshold (default 0.3)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N queries per dataset (0 = all)")
     parser.add_argument("--json", type=Path, default=None, help="write per-query results and the summary here")
@@ -245,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         found = build(folder)
         queries += found[: args.limit] if args.limit > 0 else found
-    grounder = Grounder(segment=make_segmenter(args.segmenter))
+    grounder = Grounder(segment=make_segmenter(args.segmenter), detector_tta=args.detector_tta)
     rows = []
     for query in tqdm(queries, desc="grounding", unit="query"):
         image = np.asarray(Image.open(query.image).convert("RGB"))
@@ -266,6 +268,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"summary": summary, "reliability": reliability,
-                                         "segmenter": args.segmenter,
+                                         "segmenter": args.segmenter, "detector_tta": args.detector_tta,
                                          "depth": not args.no_depth, "queries": rows}, indent=1))
     return 0
