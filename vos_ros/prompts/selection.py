@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from vos_ros.prompts.candidates import Candidate
+from vos_ros.prompts.candidates import Candidate, box_iou
 from vos_ros.prompts.phrase import Phrase
 
 CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
 PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
-GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of its box make it a group
+GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of it make it a group
+DUPLICATE = 0.7      # box IoU above which two matches are one object
 
 
 def _depth_of(cand: Candidate, depth: np.ndarray | None, shape: tuple[int, int]) -> float:
@@ -67,22 +68,43 @@ def _contained(candidates: list[Candidate], outer: int, indices: list[int]) -> l
             and _inside(candidates[j], candidates[outer]) >= CONTAINED]
 
 
-def is_group(candidates: list[Candidate], i: int, indices: list[int]) -> bool:
-    """A match holding two or more other matches that fill little of it is a group or a surface
-    (the table under three red objects, a box around two cups), not one object."""
+def _region(cand: Candidate, shape: tuple[int, int]) -> np.ndarray:
+    if cand.mask is not None:
+        return cand.mask
+    region = np.zeros(shape, bool)
+    x1, y1, x2, y2 = (int(round(v)) for v in cand.box)
+    region[y1:y2, x1:x2] = True
+    return region
+
+
+def is_group(candidates: list[Candidate], i: int, indices: list[int], shape: tuple[int, int]) -> bool:
+    """A match holding two or more other matches that together fill little of it is a group or a
+    surface (the table under three red objects), not one object; a mug whose mask is the union of
+    its rim and body is filled by them and stays. A colour or region blob over two matches always is
+    one (a red mug touching a red brick)."""
     inner = _contained(candidates, i, indices)
-    box = candidates[i].box
-    box_area = max(1.0, (box[2] - box[0]) * (box[3] - box[1]))
-    return len(inner) >= 2 and sum(candidates[j].area for j in inner) < GROUP_FILL * box_area
+    if len(inner) < 2:
+        return False
+    if set(candidates[i].sources) <= {"colour", "region"}:
+        return True  # a pixel-grouping blob over several matches: touching objects of one colour
+    union = np.logical_or.reduce([_region(candidates[j], shape) for j in inner])
+    return float(union.sum()) < GROUP_FILL * max(1.0, candidates[i].area)
 
 
-def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]) -> list[int]:
-    """``indices`` (by decreasing score) without groups (see ``is_group``) and without parts: a
-    candidate mostly inside a larger one that matches at least PART_OF_SCORE as well is a piece of it
-    (a mug's rim, the red face of a box), so the whole one stays; a weak large match removes nothing."""
-    objects = [i for i in indices if not is_group(candidates, i, indices)]
-    return [i for i in objects if not any(
+def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int],
+             shape: tuple[int, int]) -> list[int]:
+    """``indices`` (by decreasing score) as distinct objects: without groups (``is_group``), without
+    parts (a candidate mostly inside a larger one that matches at least PART_OF_SCORE as well: a mug's
+    rim, the red face of a box; a weak large match removes nothing), and without duplicates (box IoU
+    above DUPLICATE with a better one: one object detected under two class names)."""
+    objects = [i for i in indices if not is_group(candidates, i, indices, shape)]
+    wholes = [i for i in objects if not any(
         scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
+    kept: list[int] = []
+    for i in wholes:
+        if all(box_iou(candidates[i].box, candidates[j].box) <= DUPLICATE for j in kept):
+            kept.append(i)
+    return kept
 
 
 def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_score: float,
@@ -91,7 +113,7 @@ def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_
     if len(candidates) != len(scores):
         raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
     ranked = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= min_score]
-    matching = distinct(candidates, scores, ranked)
+    matching = distinct(candidates, scores, ranked, shape)
     if phrase.size:
         sign = -1.0 if phrase.size == "largest" else 1.0
         matching.sort(key=lambda i: sign * candidates[i].area)
