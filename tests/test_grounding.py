@@ -269,3 +269,25 @@ def test_cli_reports_unreadable_images(tmp_path: Path) -> None:
                            "the cup", "--out", str(tmp_path / "m.png")], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and "missing.png" in proc.stderr
+
+
+def test_groups_parts_and_duplicates_are_not_separate_objects() -> None:
+    image = np.full((200, 300, 3), 128, np.uint8)
+    image[20:180, 10:290] = (200, 30, 30)             # a red table top ...
+    image[40:100, 30:90] = (210, 20, 20)              # ... with two red boxes on it
+    image[40:100, 200:260] = (210, 20, 20)
+
+    def cand(box, source, label="", score=0.0, mask=True):
+        m = np.zeros(image.shape[:2], bool)
+        m[box[1]:box[3], box[0]:box[2]] = True
+        return Candidate(box=box, source=source, mask=m if mask else None, label=label, detector_score=score)
+
+    cands = [cand((10, 20, 290, 180), "detector", "dining table", 0.5, mask=False),
+             cand((30, 40, 90, 100), "depth"), cand((200, 40, 260, 100), "depth"),
+             cand((31, 41, 90, 100), "detector", "book", 0.4, mask=False),   # the left box again
+             cand((35, 45, 60, 70), "colour")]                               # a part of the left box
+    phrase = parse_phrase("all the red objects")
+    scores = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), colour_names(image)).total
+    assert np.all(scores >= 0.3)  # everything is red ...
+    chosen = select(phrase, cands, scores, 0.3, image.shape[:2])
+    assert sorted(chosen) in ([1, 2], [2, 3])  # ... but only the two boxes are objects
