@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--params '{item}' must be KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key] = yaml.safe_load(value) if value else ""  # KEY= means the empty string
 
     clip = load_clip(cfg, frames, args.synthetic)
     # DDS stays on this machine unless the caller chose otherwise
