@@ -24,6 +24,7 @@ class PropagationSession:
         self.cfg = config
         self.top_k, self.temperature = top_k, temperature
         self.ids: list[int] = []
+        self.labels: list[str] = []
         # (keys C x N, soft labels (K+1) x N): prompt frames are kept, plus the previous frame
         self.prompt_frames: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.previous: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -51,6 +52,7 @@ class PropagationSession:
             new = F.avg_pool2d(new, 4)[0]                                         # P x h x w
             probs = torch.cat([probs * (1 - new.sum(0, keepdim=True).clamp(max=1)), new], 0)
             self.ids += list(range(len(self.ids) + 1, len(self.ids) + 1 + len(prompts)))
+            self.labels += [p.label for p in prompts]
         entry = (keys, probs.flatten(1))
         if prompts:  # older entries know nothing of the new objects: zero rows
             pad = lambda v: F.pad(v, (0, 0, 0, probs.shape[0] - v.shape[0]))  # noqa: E731
@@ -69,5 +71,5 @@ class PropagationSession:
             if prompts and k >= len(self.ids) - len(prompts):
                 mask = prompts[k - len(self.ids) + len(prompts)].mask != 0
             label_image[mask] = track_id
-            objects.append(ObjectResult(track_id, "", mask, 1.0, TrackState.TRACKED, mask_box(mask)))
+            objects.append(ObjectResult(track_id, self.labels[k], mask, 1.0, TrackState.TRACKED, mask_box(mask)))
         return FrameResult(0, objects, label_image)
