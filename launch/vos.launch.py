@@ -5,7 +5,7 @@
 What starts is described once in vos_ros/nodes/launch_description.py; this file only turns that
 description into launch_ros Node actions.
 """
-from launch import LaunchDescription  # noqa: I001 - ROS launch, not the launch/ folder
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
