@@ -36,8 +36,13 @@ def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iteration
             masks.append(box_mask)
             continue
         dx, dy = GRABCUT_GROW * (right - left), GRABCUT_GROW * (bottom - top)
-        gl, gt = int(max(0, left - dx)), int(max(0, top - dy))
-        gr, gb = int(min(width, right + dx)), int(min(height, bottom + dy))
+        # GrabCut learns the background from outside the rectangle: keep an image margin for it.
+        mx, my = max(2, int(0.02 * width)), max(2, int(0.02 * height))
+        gl, gt = int(max(mx, left - dx)), int(max(my, top - dy))
+        gr, gb = int(min(width - mx, right + dx)), int(min(height - my, bottom + dy))
+        if gr - gl < 4 or gb - gt < 4:
+            masks.append(box_mask)
+            continue
         state = np.zeros((height, width), np.uint8)
         try:
             cv2.grabCut(bgr, state, (gl, gt, gr - gl, gb - gt), np.zeros((1, 65)), np.zeros((1, 65)),
@@ -65,7 +70,8 @@ def tracker_segmenter() -> Segmenter | None:
 
     def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
         xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
-        return segment_boxes(model, image, xywh, short_side=short_side)
+        frame = image if image.flags.writeable else image.copy()  # torch warns on read-only arrays
+        return segment_boxes(model, frame, xywh, short_side=short_side)
 
     return segment
 
