@@ -188,10 +188,11 @@ def photometric(rng: np.random.Generator, frames: np.ndarray, gain: float = 0.15
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _warp_into(frame_hw: tuple[int, int], m: np.ndarray, src_hw: tuple[int, int]
-               ) -> tuple[tuple[slice, slice], np.ndarray] | None:
-    """Output ROI covered by ``src`` under ``m`` and the matrix that warps ``src`` into that ROI."""
-    h, w = src_hw
+def _warp_into(frame_hw: tuple[int, int], m: np.ndarray, alpha: np.ndarray
+               ) -> tuple[tuple[slice, slice], np.ndarray, tuple[int, int], np.ndarray] | None:
+    """Where a sprite lands under ``m``: the frame ROI it covers, the matrix that warps it into that
+    ROI, the ROI's (width, height) and the warped alpha; None when it lands outside the frame."""
+    h, w = alpha.shape[:2]
     corners = m @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], float)
     x0, y0 = np.maximum(np.floor(corners.min(1)).astype(int) - 1, 0)
     x1, y1 = np.minimum(np.ceil(corners.max(1)).astype(int) + 2, [frame_hw[1], frame_hw[0]])
@@ -199,7 +200,8 @@ def _warp_into(frame_hw: tuple[int, int], m: np.ndarray, src_hw: tuple[int, int]
         return None
     shifted = m.copy()
     shifted[:, 2] -= (x0, y0)
-    return (slice(y0, y1), slice(x0, x1)), shifted
+    shape = (int(x1 - x0), int(y1 - y0))
+    return (slice(y0, y1), slice(x0, x1)), shifted, shape, cv2.warpAffine(alpha, shifted, shape, flags=cv2.INTER_LINEAR)
 
 
 def _clip_item(frames: np.ndarray, masks: np.ndarray, valid: np.ndarray, times: np.ndarray,
@@ -416,12 +418,10 @@ class SyntheticClips(_ClipDataset):
         for j, sp in enumerate(sprites):
             m = sp.mats[0]
             area[j] = (sp.alpha >= 128).sum() * abs(np.linalg.det(m[:, :2]))
-            placed = _warp_into((h, w), m, sp.alpha.shape)
+            placed = _warp_into((h, w), m, sp.alpha)
             if placed is None:
                 continue
-            roi, mm = placed
-            shape = (roi[1].stop - roi[1].start, roi[0].stop - roi[0].start)
-            a = cv2.warpAffine(sp.alpha, mm, shape, flags=cv2.INTER_LINEAR)
+            roi, _, _, a = placed
             owner[roi][a >= 128] = j
         visible = np.bincount(owner[owner >= 0].ravel(), minlength=len(sprites))
         return [j for j in range(len(sprites)) if visible[j] < max(self.min_first_px, 0.5 * area[j])]
@@ -433,12 +433,10 @@ class SyntheticClips(_ClipDataset):
         owner = np.full((t_len, h, w), -1, np.int16)
         for sp in sprites:
             for t, m in enumerate(sp.mats):
-                placed = _warp_into((h, w), m, sp.alpha.shape)
+                placed = _warp_into((h, w), m, sp.alpha)
                 if placed is None:
                     continue
-                roi, mm = placed
-                shape = (roi[1].stop - roi[1].start, roi[0].stop - roi[0].start)
-                a = cv2.warpAffine(sp.alpha, mm, shape, flags=cv2.INTER_LINEAR)
+                roi, mm, shape, a = placed
                 rgb = cv2.warpAffine(sp.rgb, mm, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 af = (a.astype(np.float32) / 255.0)[..., None]
                 region = frames[t][roi]
