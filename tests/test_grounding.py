@@ -17,7 +17,7 @@ from PIL import Image
 
 from vos_ros.prompts.candidates import Candidate, depth_candidates, merge_candidates
 from vos_ros.prompts.colour import colour_fractions, colour_names
-from vos_ros.prompts.detector import NanoDet, default_model_path
+from vos_ros.prompts.detector import CenterNet, Detection, DetectorEnsemble, NanoDet, model_dir
 from vos_ros.prompts.ground import Grounder
 from vos_ros.prompts.phrase import COLOURS, parse_phrase
 from vos_ros.prompts.scoring import boxiness, score_candidates
@@ -26,8 +26,9 @@ from vos_ros.prompts.tfjs_graph import TfjsGraph
 from vos_ros.prompts.vocabulary import coco_vocabulary, imagenet_vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
-needs_nanodet = pytest.mark.skipif(not default_model_path().is_file(),
-                                   reason=f"NanoDet files missing at {default_model_path()} (run `make nanodet`)")
+needs_detectors = pytest.mark.skipif(
+    not all((model_dir() / f).is_file() for f in ("nanodet.json", "centernet.json")),
+    reason=f"detector files missing in {model_dir()} (run `make detectors`)")
 
 
 # -- TFJS graph evaluator ---------------------------------------------------------------------------
@@ -85,7 +86,90 @@ def test_tfjs_graph_names_unsupported_ops_and_missing_inputs(tmp_path: Path) -> 
         TfjsGraph(ok)({}, ["y"])
 
 
-@needs_nanodet
+def _ints_attr(*values: int) -> dict:
+    return {"list": {"i": [str(v) for v in values]}}
+
+
+def test_tfjs_graph_same_padding_fused_depthwise_and_squeeze_excite(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    dw = rng.normal(size=(3, 3, 4, 1)).astype(np.float32)    # H x W x C x multiplier
+    dw_b = rng.normal(size=(4,)).astype(np.float32)
+    pw = rng.normal(size=(1, 1, 4, 6)).astype(np.float32)
+    pw_b = rng.normal(size=(6,)).astype(np.float32)
+    fused = lambda *ops: {"list": {"s": [_s(o)["s"] for o in ops]}}  # noqa: E731
+    nodes = [
+        {"name": "x", "op": "Placeholder"},
+        *({"name": n, "op": "Const"} for n in ("dw", "dw_b", "pw", "pw_b", "axes")),
+        {"name": "dwc", "op": "FusedDepthwiseConv2dNative", "input": ["x", "dw", "dw_b"],
+         "attr": {"padding": _s("SAME"), "strides": _ints_attr(1, 2, 2, 1), "data_format": _s("NHWC"),
+                  "dilations": _ints_attr(1, 1, 1, 1), "fused_ops": fused("BiasAdd", "Relu6")}},
+        {"name": "pwc", "op": "_FusedConv2D", "input": ["dwc", "pw", "pw_b"],
+         "attr": {"padding": _s("SAME"), "strides": _ints_attr(1, 1, 1, 1), "fused_ops": fused("BiasAdd")}},
+        {"name": "mean", "op": "Mean", "input": ["pwc", "axes"], "attr": {"keep_dims": {"b": True}}},
+        {"name": "out", "op": "Mul", "input": ["pwc", "mean"]},
+    ]
+    weights = {"dw": dw, "dw_b": dw_b, "pw": pw, "pw_b": pw_b, "axes": np.array([1, 2], np.int32)}
+    path = _write_graph(tmp_path, nodes, weights)
+    x = torch.randn(1, 8, 7, 4)                               # NHWC
+    (out,) = TfjsGraph(path)({"x": x}, ["out"])
+    f16 = {k: torch.from_numpy(v.astype(np.float16).astype(np.float32)) for k, v in weights.items() if k != "axes"}
+    # TF SAME with stride 2 and a 3 x 3 kernel: 8 rows pad (0, 1), 7 columns pad (1, 1)
+    padded = F.pad(x.permute(0, 3, 1, 2), (1, 1, 0, 1))
+    y = F.conv2d(padded, f16["dw"].permute(2, 3, 0, 1), f16["dw_b"], stride=2, groups=4).clamp(0, 6)
+    y = F.conv2d(y, f16["pw"].permute(3, 2, 0, 1), f16["pw_b"])
+    expected = (y * y.mean((2, 3), keepdim=True)).permute(0, 2, 3, 1)
+    assert out.shape == (1, 4, 4, 6)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_tfjs_graph_legacy_bilinear_resize_and_output_restricted_check(tmp_path: Path) -> None:
+    nodes = [{"name": "x", "op": "Placeholder"}, {"name": "size", "op": "Const"},
+             {"name": "up", "op": "ResizeBilinear", "input": ["x", "size"],
+              "attr": {"align_corners": {"b": False}, "half_pixel_centers": {"b": False}}},
+             {"name": "other", "op": "Softplus", "input": ["x"]}]
+    path = _write_graph(tmp_path, nodes, {"size": np.array([4, 4], np.int32)})
+    with pytest.raises(NotImplementedError, match="Softplus"):
+        TfjsGraph(path)                      # every node checked
+    graph = TfjsGraph(path, outputs=["up"])  # only what "up" needs
+    (up,) = graph({"x": torch.tensor([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 2, 2, 1)}, ["up"])
+    # TF legacy coordinates: source = destination / 2, clamped at the last pixel
+    expected = torch.tensor([[0, 0.5, 1, 1], [1, 1.5, 2, 2], [2, 2.5, 3, 3], [2, 2.5, 3, 3]])
+    torch.testing.assert_close(up[0, ..., 0], expected)
+
+
+class _FixedDetector:
+    def __init__(self, detections: list[Detection]) -> None:
+        self.detections = detections
+
+    def __call__(self, rgb, score_threshold=0.3, iou_threshold=0.5, tta=False) -> list[Detection]:
+        return [Detection(d.label, d.score, d.box) for d in self.detections if d.score >= score_threshold]
+
+
+def test_ensemble_fuses_agreeing_detections_and_keeps_the_others() -> None:
+    first = _FixedDetector([Detection("cup", 0.5, (10, 10, 50, 60)), Detection("cup", 0.35, (100, 10, 140, 60))])
+    second = _FixedDetector([Detection("cup", 0.4, (12, 8, 52, 58)), Detection("dog", 0.6, (0, 70, 90, 120)),
+                             Detection("bowl", 0.45, (10, 10, 50, 60))])
+    found = DetectorEnsemble([first, second])(np.zeros((128, 160, 3), np.uint8), score_threshold=0.3)
+    by_label = sorted((d.label, round(d.score, 3), d.box[0]) for d in found)
+    # the two cups at x=10 are one object (0.5 and 0.4 -> 1 - 0.5 * 0.6); other classes stay apart
+    assert by_label == [("bowl", 0.45, 10), ("cup", 0.35, 100), ("cup", 0.7, 10), ("dog", 0.6, 0)]
+    assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+    with pytest.raises(ValueError, match="at least one"):
+        DetectorEnsemble([])
+
+
+@needs_detectors
+def test_centernet_finds_the_cup_on_coffee() -> None:
+    image = skimage.data.coffee()
+    cups = [d for d in CenterNet()(image, score_threshold=0.3) if d.label == "cup"]
+    assert cups
+    x1, y1, x2, y2 = cups[0].box
+    assert x1 < image.shape[1] / 2 < x2 and y1 < image.shape[0] / 2 < y2
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        CenterNet()(image[..., 0])
+
+
+@needs_detectors
 def test_nanodet_finds_the_cup_on_coffee() -> None:
     image = skimage.data.coffee()
     dets = NanoDet()(image, score_threshold=0.3)
@@ -245,7 +329,7 @@ def _cli(tmp_path: Path, image: np.ndarray, text: str) -> tuple[subprocess.Compl
     return proc, mask > 0, json.loads(js.read_text())
 
 
-@needs_nanodet
+@needs_detectors
 @pytest.mark.parametrize("name, text, label", [("coffee", "the cup", "cup"), ("chelsea", "a cat", "cat")])
 def test_cli_grounds_the_object_of_a_photo(tmp_path: Path, name: str, text: str, label: str) -> None:
     image = getattr(skimage.data, name)()
@@ -258,7 +342,7 @@ def test_cli_grounds_the_object_of_a_photo(tmp_path: Path, name: str, text: str,
     assert 0.25 * w < xs.mean() < 0.75 * w and 0.2 * h < ys.mean() < 0.8 * h
 
 
-@needs_nanodet
+@needs_detectors
 def test_cli_writes_an_empty_mask_when_nothing_matches(tmp_path: Path) -> None:
     proc, mask, result = _cli(tmp_path, skimage.data.astronaut(), "the banana")
     assert not mask.any() and result["objects"] == [] and "nothing matches" in proc.stdout

@@ -22,13 +22,13 @@ from vos_ros.msg import TrackArray
 from vos_ros.srv import TextPrompt
 
 from vos_ros.nodes import convert
-from vos_ros.prompts.detector import default_model_path
+from vos_ros.prompts.detector import model_dir
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("vos_ros.nodes.tracker") is None,
                        reason="the tracker node (vos_ros.nodes.tracker) does not exist yet"),
-    pytest.mark.skipif(not default_model_path().is_file(),
-                       reason=f"NanoDet files missing at {default_model_path()} (run `make nanodet`)"),
+    pytest.mark.skipif(not (model_dir() / "nanodet.json").is_file(),
+                       reason=f"detector files missing in {model_dir()} (run `make detectors`)"),
 ]
 
 FRAME = np.ascontiguousarray(cv2.resize(skimage.data.coffee(), (300, 200), interpolation=cv2.INTER_AREA))

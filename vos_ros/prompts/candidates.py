@@ -17,7 +17,7 @@ import numpy as np
 from skimage.segmentation import felzenszwalb
 
 from vos_ros.core.types import mask_box
-from vos_ros.prompts.detector import NanoDet
+from vos_ros.prompts.detector import Detector
 
 XYXY = tuple[float, float, float, float]
 
@@ -79,7 +79,7 @@ def _area_limits(shape: tuple[int, ...]) -> tuple[int, int]:
     return int(MIN_AREA_FRACTION * total), int(MAX_AREA_FRACTION * total)
 
 
-def detector_candidates(image: np.ndarray, detector: NanoDet, score_threshold: float,
+def detector_candidates(image: np.ndarray, detector: Detector, score_threshold: float,
                         tta: bool = False) -> list[Candidate]:
     return [
         Candidate(box=d.box, source="detector", label=d.label, detector_score=d.score)

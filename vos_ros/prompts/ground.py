@@ -29,7 +29,7 @@ from vos_ros.prompts.candidates import (
 )
 from vos_ros.prompts.classifier import imagenet_probabilities
 from vos_ros.prompts.colour import colour_names
-from vos_ros.prompts.detector import NanoDet, default_model_path, shared_detector
+from vos_ros.prompts.detector import Detector, model_dir, shared_detector
 from vos_ros.prompts.phrase import COLOURS, Phrase, parse_phrase
 from vos_ros.prompts.scoring import score_candidates
 from vos_ros.prompts.selection import select
@@ -82,15 +82,15 @@ def check_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 class Grounder:
     """Holds the models (shared per process) and the thresholds; call it like ``ground``."""
 
-    def __init__(self, detector: NanoDet | None | str = "auto", segment: Segmenter | None = None,
+    def __init__(self, detector: Detector | None | str = "auto", segment: Segmenter | None = None,
                  min_score: float = MIN_SCORE, detector_threshold: float = DETECTOR_THRESHOLD,
                  detector_tta: bool = False) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
         self.detector = shared_detector() if detector == "auto" else detector
         if detector == "auto" and self.detector is None:
-            log.warning("NanoDet files not found at %s (run `make nanodet`): grounding uses region "
-                        "proposals and the ImageNet head only, with lower quality", default_model_path())
+            log.warning("no detector files in %s (run `make detectors`): grounding uses region "
+                        "proposals and the ImageNet head only, with lower quality", model_dir())
         self._segment = segment
         self.min_score = min_score
         self.detector_threshold = detector_threshold

@@ -26,7 +26,7 @@ RELATIVE = 0.25                           # the ramp starts no lower than best m
 BOX_NOUNS = {"box", "brick", "block", "carton", "cube", "package", "packet", "crate", "case", "pack"}
 BOX_SHAPE_WEIGHT = 0.5                    # a perfect box shape alone is this much category evidence
 BOX_IOU_FROM, BOX_IOU_TO = 0.82, 0.92     # mask vs. its best 6-corner polygon: ramp of boxiness
-DETECTOR_FROM, DETECTOR_TO = 0.2, 0.5     # NanoDet scores: a true object sits around 0.4-0.6
+DETECTOR_FROM, DETECTOR_TO = 0.2, 0.5     # detector scores: a true object sits around 0.4-0.6
 COLOUR_FULL = 0.33                        # share of pixels that counts as "this colour"
 
 
