@@ -375,3 +375,8 @@ def test_groups_parts_and_duplicates_are_not_separate_objects() -> None:
     assert np.all(scores >= 0.3)  # everything is red ...
     chosen = select(phrase, cands, scores, 0.3, image.shape[:2])
     assert sorted(chosen) in ([1, 2], [2, 3])  # ... but only the two boxes are objects
+    # a second detector's box over most of the table (a group itself) does not make the table whole
+    with_bed = [*cands, cand((20, 30, 280, 170), "detector", "bed", 0.3, mask=False)]
+    scores = score_candidates(phrase, with_bed, coco_vocabulary(), imagenet_vocabulary(), colour_names(image)).total
+    assert np.all(scores >= 0.3)
+    assert sorted(select(phrase, with_bed, scores, 0.3, image.shape[:2])) in ([1, 2], [2, 3])

@@ -97,7 +97,13 @@ def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]
     parts (a candidate mostly inside a larger one that matches at least PART_OF_SCORE as well: a mug's
     rim, the red face of a box; a weak large match removes nothing), and without duplicates (box IoU
     above DUPLICATE with a better one: one object detected under two class names)."""
-    objects = [i for i in indices if not is_group(candidates, i, indices, shape)]
+    # Smallest first, so a group inside a larger match does not count as one of its objects: the
+    # bed-sized box a detector puts over a tabletop must not make the table around it "filled".
+    groups: set[int] = set()
+    for i in sorted(indices, key=lambda i: candidates[i].area):
+        if is_group(candidates, i, [j for j in indices if j not in groups], shape):
+            groups.add(i)
+    objects = [i for i in indices if i not in groups]
     wholes = [i for i in objects if not any(
         scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
     kept: list[int] = []
