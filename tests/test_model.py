@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vos_ros.core.model import ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.model import FineMatcher, ModelConfig, VOSModel, aggregate, time_bucket
 from vos_ros.tools.train import clip_loss, export_weights
 
 
@@ -103,3 +103,26 @@ def test_checkpoint_round_trip_is_strict(model, tmp_path):
         other.load_trainable_state_dict(model.trainable_state_dict())
     with pytest.raises(FileNotFoundError, match="vos-ros train"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_fine_matcher_equals_a_pixel_by_pixel_reference():
+    """Local top-k matching, written out per pixel: zero-padded window, distance, top-k softmax."""
+    g = torch.Generator().manual_seed(3)
+    B, C, K, Cv, H, W, r, k = 1, 4, 2, 3, 5, 6, 1, 4
+    key, prev = torch.randn(B, C, H, W, generator=g), torch.randn(B, C, H, W, generator=g)
+    values = torch.randn(B, K, Cv, H, W, generator=g)
+    out = FineMatcher(ModelConfig(fine_radius=r, fine_top_k=k))(key, prev, values)
+    expected = torch.zeros_like(out)
+    for y in range(H):
+        for x in range(W):
+            sims, vals = [], []
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    inside = 0 <= y + dy < H and 0 <= x + dx < W
+                    pk = prev[0, :, y + dy, x + dx] if inside else torch.zeros(C)
+                    sims.append(float(2 * key[0, :, y, x] @ pk - pk @ pk) / C ** 0.5)
+                    vals.append(values[0, :, :, y + dy, x + dx] if inside else torch.zeros(K, Cv))
+            top = torch.tensor(sims).topk(k)
+            for w, i in zip(top.values.softmax(0), top.indices, strict=True):
+                expected[0, :, :, y, x] += w * vals[int(i)]
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
