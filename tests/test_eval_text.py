@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vos_ros.prompts.detector import model_dir
 from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.eval_text import (
     TYPES,
     coco_queries,
+    detector_recall,
     ground_truth,
     iou,
     score_reliability,
@@ -95,3 +97,18 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "eval", "text", "--data", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+@needs_data
+@pytest.mark.skipif(not (model_dir() / "centernet.json").is_file(), reason="detector files missing (make detectors)")
+def test_detector_recall_of_each_detector_and_of_both() -> None:
+    from vos_ros.prompts.detector import CenterNet, NanoDet
+
+    result = detector_recall(COCO, {"NanoDet": NanoDet(), "CenterNet": CenterNet()}, images=4)
+    assert result["instances"] > 0
+    recall = {name: np.array(values) for name, values in result["recall"].items()}
+    for values in recall.values():
+        assert np.all((values >= 0) & (values <= 1)) and np.all(np.diff(values) <= 0)  # stricter = fewer
+    assert np.all(recall["any"] >= np.maximum(recall["NanoDet"], recall["CenterNet"]))
+    assert np.all(recall["any"] <= recall["NanoDet"] + recall["CenterNet"] + 1e-9)
+    assert recall["any"][0] > 0.3  # real detectors find a good share of these household objects

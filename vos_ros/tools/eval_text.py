@@ -199,6 +199,46 @@ def score_reliability(rows: list[dict]) -> list[dict]:
     return out
 
 
+RECALL_THRESHOLDS = (0.2, 0.3, 0.4)
+RECALL_MIN_AREA = 1500.0  # px^2: smaller COCO instances are not counted
+
+
+def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] = RECALL_THRESHOLDS,
+                    images: int = 0) -> dict:
+    """Share of the coco_subset instances over RECALL_MIN_AREA that each detector (and any of them)
+    finds: a detection of the right class with box IoU > 0.5, per score threshold (first ``images``
+    images only when > 0)."""
+    from vos_ros.prompts.detector import box_iou
+
+    coco = _coco(root)
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    found = {name: np.zeros(len(thresholds)) for name in (*detectors, "any")}
+    total = 0
+    ids = sorted(coco.getImgIds())
+    for image_id in tqdm(ids[:images] if images > 0 else ids, desc="detector recall", unit="image"):
+        info = coco.loadImgs(image_id)[0]
+        rgb = np.asarray(Image.open(root / "val2017" / info["file_name"]).convert("RGB"))
+        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+                if not a.get("iscrowd", 0) and a["area"] > RECALL_MIN_AREA]
+        if not anns:
+            continue
+        total += len(anns)
+        gt = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], np.float32)
+        labels = np.array([names[a["category_id"]] for a in anns])
+        hits = {}
+        for name, detector in detectors.items():
+            dets = detector(rgb, score_threshold=min(thresholds))
+            hit = np.zeros((len(thresholds), len(anns)), bool)
+            for d in dets:
+                match = (box_iou(np.array([d.box], np.float32), gt)[0] > 0.5) & (labels == d.label)
+                hit |= np.array([d.score >= t for t in thresholds])[:, None] & match[None]
+            hits[name] = hit
+            found[name] += hit.sum(1)
+        found["any"] += np.logical_or.reduce(list(hits.values())).sum(1)
+    return {"instances": total, "thresholds": list(thresholds),
+            "recall": {name: (v / max(total, 1)).tolist() for name, v in found.items()}}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $VOS_ROS_DATA "
                         "or ../shared/data from the repo root)")
@@ -208,6 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-depth", action="store_true", help="ground YCB frames without their depth")
     parser.add_argument("--detector-tta", action="store_true",
                         help="also run the detector on the mirrored image and on 4 tiles (6 passes, not 1)")
+    parser.add_argument("--detector-recall", action="store_true",
+                        help="also report each detector's recall of the COCO instances (and of both together)")
     parser.add_argument("--min-score", type=float, default=None, help="acceptance threshold (default 0.3)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N queries per dataset (0 = all)")
     parser.add_argument("--json", type=Path, default=None, help="write per-query results and the summary here")
@@ -265,9 +307,18 @@ def run(args: argparse.Namespace) -> int:
     print("score bin      objects  on target")
     for b in reliability:
         print(f"{b['scores']:14s} {b['objects']:7d} {b['on_target']:10.3f}")
+    recall = None
+    if args.detector_recall:
+        from vos_ros.prompts.detector import CenterNet, NanoDet
+
+        recall = detector_recall(sources["coco"][0], {"NanoDet": NanoDet(), "CenterNet": CenterNet()})
+        print(f"detector recall of {recall['instances']} COCO instances over {RECALL_MIN_AREA:.0f} px^2 "
+              f"(right class, box IoU > 0.5), per score threshold {recall['thresholds']}")
+        for name, values in recall["recall"].items():
+            print(f"{name:10s} " + " ".join(f"{v:.3f}" for v in values))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "reliability": reliability,
+        args.json.write_text(json.dumps({"summary": summary, "reliability": reliability, "detector_recall": recall,
                                          "segmenter": args.segmenter, "detector_tta": args.detector_tta,
                                          "depth": not args.no_depth, "queries": rows}, indent=1))
     return 0
