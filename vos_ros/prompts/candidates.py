@@ -17,7 +17,7 @@ import numpy as np
 from skimage.segmentation import felzenszwalb
 
 from vos_ros.core.types import mask_box
-from vos_ros.prompts.detector import Detector
+from vos_ros.prompts.detector import Detector, box_iou
 
 XYXY = tuple[float, float, float, float]
 
@@ -53,14 +53,6 @@ class Candidate:
 def xyxy_of_mask(mask: np.ndarray) -> XYXY:
     x, y, w, h = mask_box(mask)
     return (x, y, x + w, y + h)
-
-
-def box_iou(a: XYXY, b: XYXY) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _mask_candidates(masks: list[np.ndarray], source: str) -> list[Candidate]:

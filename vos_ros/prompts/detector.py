@@ -54,13 +54,13 @@ class Detection:
 RawDetections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes N x 4 (x1 y1 x2 y2), scores N, labels N
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of N x 4 and M x 4 x1 y1 x2 y2 boxes: N x M."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), -1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), -1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """IoU of two x1, y1, x2, y2 boxes (0 for degenerate ones)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 class GraphDetector:
@@ -213,8 +213,8 @@ class DetectorEnsemble:
         found.sort(key=lambda item: -item[0].score)
         kept: list[tuple[Detection, set[int]]] = []
         for det, member in found:
-            same = [(d, members) for d, members in kept if d.label == det.label and
-                    box_iou(np.array([d.box]), np.array([det.box]))[0, 0] > iou_threshold]
+            same = [(d, members) for d, members in kept
+                    if d.label == det.label and box_iou(d.box, det.box) > iou_threshold]
             if not same:
                 kept.append((Detection(det.label, det.score, det.box), {member}))
             elif member not in same[0][1]:  # a second opinion on the best-matching object

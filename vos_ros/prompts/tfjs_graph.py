@@ -70,7 +70,7 @@ def _same_padding(x: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
     return F.pad(x, (left, right, top, bottom), value=fill)
 
 
-FUSED_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "Relu": F.relu,
     "Relu6": lambda t: t.clamp(0.0, 6.0),
 }
@@ -91,11 +91,11 @@ def _conv(x: list, attr: dict, depthwise: bool, fused: bool) -> torch.Tensor:
     out = F.conv2d(_same_padding(inp, weight.shape[2:], stride, attr), weight, stride=stride, groups=groups)
     if fused:
         ops = [base64.b64decode(v).decode() for v in attr["fused_ops"]["list"]["s"]]
-        if not ops or ops[0] != "BiasAdd" or len(ops) > 2 or (len(ops) == 2 and ops[1] not in FUSED_ACTIVATIONS):
+        if not ops or ops[0] != "BiasAdd" or len(ops) > 2 or (len(ops) == 2 and ops[1] not in ACTIVATIONS):
             raise NotImplementedError(f"fused ops {ops}")
         out = out + _tensor(x[2]).reshape(1, -1, 1, 1)
         if len(ops) == 2:
-            out = FUSED_ACTIVATIONS[ops[1]](out)
+            out = ACTIVATIONS[ops[1]](out)
     return _to_nhwc(out)
 
 
@@ -169,8 +169,8 @@ OPS: dict[str, Callable[[list, dict], Value]] = {
     "_FusedConv2D": lambda x, a: _conv(x, a, depthwise=False, fused=True),
     "DepthwiseConv2dNative": lambda x, a: _conv(x, a, depthwise=True, fused=False),
     "FusedDepthwiseConv2dNative": lambda x, a: _conv(x, a, depthwise=True, fused=True),
-    "Relu": lambda x, a: F.relu(_tensor(x[0])),
-    "Relu6": lambda x, a: _tensor(x[0]).clamp(0.0, 6.0),
+    "Relu": lambda x, a: ACTIVATIONS["Relu"](_tensor(x[0])),
+    "Relu6": lambda x, a: ACTIVATIONS["Relu6"](_tensor(x[0])),
     "Mean": _mean,
     "LeakyRelu": lambda x, a: F.leaky_relu(_tensor(x[0]), float(a["alpha"]["f"])),
     "MaxPool": _max_pool,

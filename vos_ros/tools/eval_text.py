@@ -223,14 +223,14 @@ def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] =
         if not anns:
             continue
         total += len(anns)
-        gt = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], np.float32)
+        gt = [(x, y, x + w, y + h) for x, y, w, h in (a["bbox"] for a in anns)]
         labels = np.array([names[a["category_id"]] for a in anns])
         hits = {}
         for name, detector in detectors.items():
             dets = detector(rgb, score_threshold=min(thresholds))
             hit = np.zeros((len(thresholds), len(anns)), bool)
             for d in dets:
-                match = (box_iou(np.array([d.box], np.float32), gt)[0] > 0.5) & (labels == d.label)
+                match = (np.array([box_iou(d.box, g) for g in gt]) > 0.5) & (labels == d.label)
                 hit |= np.array([d.score >= t for t in thresholds])[:, None] & match[None]
             hits[name] = hit
             found[name] += hit.sum(1)
