@@ -98,7 +98,7 @@ class GraphDetector:
     def __call__(self, rgb: np.ndarray, score_threshold: float = 0.3, iou_threshold: float = 0.5,
                  tta: bool = False) -> list[Detection]:
         """Detections, best first; ``tta`` adds the flipped image and four tiles (6 passes, not 1)."""
-        check_rgb(rgb, type(self).__name__)
+        check_image(rgb, f"{type(self).__name__} input")
         height, width = rgb.shape[:2]
         views = [self._raw(rgb, score_threshold)] + (self._views(rgb, score_threshold) if tta else [])
         box = np.concatenate([v[0] for v in views]).astype(np.float32)
@@ -114,9 +114,11 @@ class GraphDetector:
         return [Detection(COCO80[label[i]], float(score[i]), tuple(float(v) for v in box[i])) for i in keep]
 
 
-def check_rgb(rgb: np.ndarray, who: str) -> None:
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"{who} needs an H x W x 3 uint8 RGB image, got {rgb.shape} {rgb.dtype}")
+def check_image(image: np.ndarray, what: str = "image") -> None:
+    """ValueError naming ``what`` unless ``image`` is an H x W x 3 uint8 RGB array."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        desc = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise ValueError(f"{what} must be an H x W x 3 uint8 RGB array, got {desc}")
 
 
 class NanoDet(GraphDetector):

@@ -29,7 +29,7 @@ from vos_ros.prompts.candidates import (
 )
 from vos_ros.prompts.classifier import imagenet_probabilities
 from vos_ros.prompts.colour import colour_names
-from vos_ros.prompts.detector import Detector, model_dir, shared_detector
+from vos_ros.prompts.detector import Detector, check_image, model_dir, shared_detector
 from vos_ros.prompts.phrase import COLOURS, Phrase, parse_phrase
 from vos_ros.prompts.scoring import score_candidates
 from vos_ros.prompts.selection import select
@@ -64,12 +64,6 @@ class GroundingResult:
         for obj in self.objects:
             out |= obj.mask
         return out
-
-
-def check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        desc = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image must be an H x W x 3 uint8 RGB array, got {desc}")
 
 
 def check_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
