@@ -380,3 +380,23 @@ def test_groups_parts_and_duplicates_are_not_separate_objects() -> None:
     scores = score_candidates(phrase, with_bed, coco_vocabulary(), imagenet_vocabulary(), colour_names(image)).total
     assert np.all(scores >= 0.3)
     assert sorted(select(phrase, with_bed, scores, 0.3, image.shape[:2])) in ([1, 2], [2, 3])
+
+
+def test_a_detection_of_the_named_class_is_not_a_part_of_what_merely_looks_like_it() -> None:
+    """A pizza on a table whose crop the ImageNet head calls pizza: the pizza detection is the pizza,
+    not a part of the table; a region inside the pizza is still a part of it."""
+    image = np.zeros((200, 300, 3), np.uint8)
+    table = Candidate(box=(0, 40, 300, 200), source="detector", label="dining table", detector_score=0.7,
+                      imagenet=_imagenet_onehot("pizza"))
+    pizza = Candidate(box=(20, 50, 280, 195), source="detector", label="pizza", detector_score=0.9,
+                      imagenet=_imagenet_onehot("pizza"))
+    slice_mask = np.zeros(image.shape[:2], bool)
+    slice_mask[80:120, 60:120] = True
+    slice_ = Candidate(box=(60, 80, 120, 120), source="region", mask=slice_mask, imagenet=_imagenet_onehot("pizza"))
+    cands = [table, pizza, slice_]
+    phrase = parse_phrase("the pizza")
+    scored = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary())
+    assert scored.detector[1] > 0.9 and scored.detector[0] == 0 and np.all(scored.total > 0.9)
+    assert select(phrase, cands, scored.total, 0.3, image.shape[:2], detector_evidence=scored.detector) == [1]
+    # without knowing which boxes the detector named, the larger match wins (the earlier behaviour)
+    assert select(phrase, cands, scored.total, 0.3, image.shape[:2]) == [0]

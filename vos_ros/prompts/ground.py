@@ -151,8 +151,9 @@ class Grounder:
             for cand in cands:
                 cand.imagenet = cache[cand.box]
         timings["classify"] = (time.perf_counter() - start) * 1000
-        scores = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), colour_map).total
-        chosen = select(phrase, cands, scores, threshold, shape, depth, max_instances)
+        scored = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), colour_map)
+        scores = scored.total
+        chosen = select(phrase, cands, scores, threshold, shape, depth, max_instances, scored.detector)
         start = time.perf_counter()
         need_masks = [i for i in chosen if cands[i].mask is None]
         for i, mask in zip(need_masks, self.segment(image, [cands[i].box for i in need_masks]), strict=True):

@@ -71,12 +71,14 @@ class Scores:
     category: np.ndarray   # N
     colour: np.ndarray     # N
     total: np.ndarray      # N
+    detector: np.ndarray   # N: the part of ``category`` from a detector class that means the noun
 
 
 def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabulary,
-                    imagenet: Vocabulary) -> np.ndarray:
-    if not phrase.noun:
-        return np.ones(len(candidates), np.float32)  # "the red one": any object
+                    imagenet: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """-> category evidence N and the detector's share of it N."""
+    if not phrase.noun:  # "the red one": any object
+        return np.ones(len(candidates), np.float32), np.zeros(len(candidates), np.float32)
     coco_match = name_match(coco.similarity(phrase.noun))
     imagenet_match = name_match(imagenet.similarity(phrase.noun))
     # Only when the vocabularies lack the noun: "the carton" is ImageNet's, "the gelatin box" is not.
@@ -84,6 +86,7 @@ def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabular
         coco_match.max()) < 1.0
     coco_index = {name: i for i, name in enumerate(coco.names)}
     out = np.zeros(len(candidates), np.float32)
+    detector = np.zeros(len(candidates), np.float32)
     for i, cand in enumerate(candidates):
         from_detector = 0.0
         if cand.label:
@@ -92,7 +95,8 @@ def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabular
         from_imagenet = float(cand.imagenet @ imagenet_match) if cand.imagenet is not None else 0.0
         from_shape = BOX_SHAPE_WEIGHT * boxiness(cand.mask) if by_shape else 0.0
         out[i] = 1.0 - (1.0 - from_detector) * (1.0 - from_imagenet) * (1.0 - from_shape)
-    return out
+        detector[i] = from_detector
+    return out, detector
 
 
 def colour_region(cand: Candidate, shape: tuple[int, int]) -> np.ndarray:
@@ -123,6 +127,6 @@ def colour_scores(phrase: Phrase, candidates: list[Candidate], colour_map: np.nd
 
 def score_candidates(phrase: Phrase, candidates: list[Candidate], coco: Vocabulary, imagenet: Vocabulary,
                      colour_map: np.ndarray | None = None) -> Scores:
-    category = category_scores(phrase, candidates, coco, imagenet)
+    category, detector = category_scores(phrase, candidates, coco, imagenet)
     colour = colour_scores(phrase, candidates, colour_map)
-    return Scores(category=category, colour=colour, total=category * colour)
+    return Scores(category=category, colour=colour, total=category * colour, detector=detector)

@@ -16,6 +16,7 @@ CONTAINED = 0.8      # a candidate this much inside a larger matching one is a p
 PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
 GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of it make it a group
 DUPLICATE = 0.7      # box IoU above which two matches are one object
+NAMED = 0.5          # detector evidence from which a box is a whole object of the named class
 
 
 def _depth_of(cand: Candidate, depth: np.ndarray | None, shape: tuple[int, int]) -> float:
@@ -93,11 +94,14 @@ def is_group(candidates: list[Candidate], i: int, indices: list[int], shape: tup
 
 
 def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int],
-             shape: tuple[int, int]) -> list[int]:
+             shape: tuple[int, int], named: np.ndarray | None = None) -> list[int]:
     """``indices`` (by decreasing score) as distinct objects: without groups (``is_group``), without
     parts (a candidate mostly inside a larger one that matches at least PART_OF_SCORE as well: a mug's
-    rim, the red face of a box; a weak large match removes nothing), and without duplicates (box IoU
-    above DUPLICATE with a better one: one object detected under two class names)."""
+    rim, the red face of a box; a weak large match removes nothing; a detection of the named class,
+    ``named``, is a part only of another such detection: the pizza on a table whose crop looks like
+    pizza to the ImageNet head is the pizza), and without duplicates (box IoU above DUPLICATE with a
+    better one, a named one first: one object detected under two class names)."""
+    named = np.zeros(len(candidates), bool) if named is None else named
     # Smallest first, so a group inside a larger match does not count as one of its objects: the
     # bed-sized box a detector puts over a tabletop must not make the table around it "filled".
     groups: set[int] = set()
@@ -106,21 +110,25 @@ def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]
             groups.add(i)
     objects = [i for i in indices if i not in groups]
     wholes = [i for i in objects if not any(
-        scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
+        scores[j] >= PART_OF_SCORE * scores[i] and (named[j] or not named[i])
+        for j in objects if i in _contained(candidates, j, [i]))]
     kept: list[int] = []
-    for i in wholes:
+    for i in sorted(wholes, key=lambda i: not named[i]):  # of two duplicates, the named one stays
         if all(box_iou(candidates[i].box, candidates[j].box) <= DUPLICATE for j in kept):
             kept.append(i)
-    return kept
+    return [i for i in wholes if i in kept]
 
 
 def select(phrase: Phrase, candidates: list[Candidate], scores: np.ndarray, min_score: float,
-           shape: tuple[int, int], depth: np.ndarray | None = None, max_instances: int = 0) -> list[int]:
-    """Indices of the referred candidates, best first; empty when nothing scores ``min_score``."""
+           shape: tuple[int, int], depth: np.ndarray | None = None, max_instances: int = 0,
+           detector_evidence: np.ndarray | None = None) -> list[int]:
+    """Indices of the referred candidates, best first; empty when nothing scores ``min_score``.
+    ``detector_evidence`` (N, ``Scores.detector``) marks detections of the named class."""
     if len(candidates) != len(scores):
         raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
     ranked = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] >= min_score]
-    matching = distinct(candidates, scores, ranked, shape)
+    named = None if detector_evidence is None else np.asarray(detector_evidence) >= NAMED
+    matching = distinct(candidates, scores, ranked, shape, named)
     if phrase.size:
         sign = -1.0 if phrase.size == "largest" else 1.0
         matching.sort(key=lambda i: sign * candidates[i].area)
