@@ -74,12 +74,19 @@ class ModelRuntimeConfig:
     device: str = field(metadata=describe("torch device: cpu, cuda or cuda:N"))
     input_short_side: int = field(metadata=describe("scale frames so the short side is at most this (0 = as is)"))
     threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
+    box_crop_side: int = field(metadata=describe(
+        "box prompts are segmented in a crop around the box scaled to this short side (the training scale)"))
+    box_threshold: float = field(metadata=describe("box-path probability above which a pixel is the object"))
 
     def validate(self) -> None:
         if self.input_short_side != 0 and self.input_short_side < 16:
             raise ValueError(f"model.input_short_side must be 0 or >= 16, got {self.input_short_side}")
         if self.threads < 0:
             raise ValueError("model.threads must be >= 0")
+        if self.box_crop_side < 32:
+            raise ValueError(f"model.box_crop_side must be >= 32, got {self.box_crop_side}")
+        if not 0.0 < self.box_threshold < 1.0:
+            raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -180,7 +181,7 @@ class Session:
             probs4, presence = self._track(feats)
         else:
             probs4 = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
-        given = self._add_prompted(feats, geometry, prompts, probs4)
+        given = self._add_prompted(frame, feats, geometry, prompts, probs4)
         probs4 = torch.cat([probs4, given], 1) if given.shape[1] else probs4
         if given.shape[1]:  # prompted pixels belong to the new objects
             claimed = given.sum(1, keepdim=True).clamp(max=1)
@@ -214,7 +215,7 @@ class Session:
             existing = self._probs4
         else:  # another image: nothing is known about the existing objects there
             existing = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
-        given = self._add_prompted(feats, geometry, prompts, existing)
+        given = self._add_prompted(frame, feats, geometry, prompts, existing)
         probs4 = torch.cat([existing * (1 - given.sum(1, keepdim=True).clamp(max=1)), given], 1)
         keys16, values16, key8, values8 = self._encode_memory(feats, probs4)
         if frame is not self._last_frame:
@@ -280,9 +281,10 @@ class Session:
         probs = aggregate(logits, valid).softmax(1)[:, 1:]
         return probs, presence[0]
 
-    def _add_prompted(self, feats: FrameFeatures, geometry: FrameGeometry, prompts: Sequence[Prompt],
-                      existing: torch.Tensor) -> torch.Tensor:
-        """Create tracks for ``prompts``; -> their masks 1 x P x h4 x w4 (boxes via the box path)."""
+    def _add_prompted(self, frame: np.ndarray, feats: FrameFeatures, geometry: FrameGeometry,
+                      prompts: Sequence[Prompt], existing: torch.Tensor) -> torch.Tensor:
+        """Create tracks for ``prompts`` on ``frame``; -> their masks 1 x P x h4 x w4 (boxes via
+        ``segment_boxes``)."""
         if not prompts:
             return existing.new_zeros(1, 0, *existing.shape[-2:])
         masks = []
@@ -290,7 +292,9 @@ class Session:
             if p.mask is not None:
                 masks.append(geometry.masks_to_stride4((p.mask != 0)[None], self.device))
             else:
-                masks.append(self._box_mask(feats, geometry, [p.box]))
+                box_mask = segment_boxes(self.model, frame, [p.box], self.cfg.model.box_crop_side,
+                                         self.cfg.model.box_threshold)[0]
+                masks.append(geometry.masks_to_stride4(box_mask[None], self.device))
         given = torch.cat(masks, 1)
         for p in prompts:
             self.tracks.append(Track(self._next_id, p.label))
@@ -298,13 +302,6 @@ class Session:
         self.queries = torch.cat([self.queries, self.model.query_init(feats, given)], 1)
         self.memory.add_objects(len(prompts))
         return given
-
-    def _box_mask(self, feats: FrameFeatures, geometry: FrameGeometry, boxes: Sequence[Box]) -> torch.Tensor:
-        rect = geometry.boxes_to_stride4(boxes, self.device)
-        logits, _ = self.model.segment_boxes(feats, rect, torch.ones(1, len(boxes), dtype=torch.bool,
-                                                                      device=self.device))
-        # the mask must stay inside its box: it is a prior, refined but not exceeded
-        return (torch.sigmoid(logits) > 0.5).float() * rect
 
     def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -362,20 +359,47 @@ class Session:
         return FrameResult(self._frame_index, objects, label)
 
 
+BOX_CROP_CONTEXT = 2.0  # a box is segmented in a crop this many times its size: context around it
+
+
+def _box_crop(height: int, width: int, box: Box) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 of the context crop around an x, y, w, h box, clipped to the frame."""
+    x, y, w, h = box
+    cx, cy, half_w, half_h = x + w / 2, y + h / 2, BOX_CROP_CONTEXT * w / 2, BOX_CROP_CONTEXT * h / 2
+    x0, y0 = int(max(0, np.floor(cx - half_w))), int(max(0, np.floor(cy - half_h)))
+    x1, y1 = int(min(width, np.ceil(cx + half_w))), int(min(height, np.ceil(cy + half_h)))
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+
 @torch.inference_mode()
-def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], short_side: int = 480
-                  ) -> list[np.ndarray]:
-    """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box."""
+def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], crop_side: int = 224,
+                  threshold: float = 0.5) -> list[np.ndarray]:
+    """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box.
+
+    Each box is segmented in its own context crop scaled to ``crop_side`` short side (up or down), so a
+    40-pixel cup and a table filling the image both reach the network at the scale of its training
+    clips; the mask stays inside its box (a prior, refined but not exceeded).
+    """
     check_frame(frame)
-    if not boxes:
-        return []
     device = next(model.parameters()).device
-    geometry = FrameGeometry.for_frame(frame.shape[0], frame.shape[1], short_side)
-    feats = model.encode_frame(geometry.image_tensor(frame, device))
-    rect = geometry.boxes_to_stride4(boxes, device)
-    logits, _ = model.segment_boxes(feats, rect, torch.ones(1, len(boxes), dtype=torch.bool, device=device))
-    probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])
-    return [m for m in (probs > 0.5).cpu().numpy()]
+    height, width = frame.shape[:2]
+    masks = []
+    for x, y, w, h in boxes:
+        x0, y0, x1, y1 = _box_crop(height, width, (x, y, w, h))
+        crop = frame[y0:y1, x0:x1]
+        scale = min(crop_side / min(crop.shape[:2]), 4 * crop_side / max(crop.shape[:2]))  # long side capped
+        size = (max(STRIDE, round(crop.shape[1] * scale)), max(STRIDE, round(crop.shape[0] * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+        geometry = FrameGeometry.for_frame(size[1], size[0], 0)
+        feats = model.encode_frame(geometry.image_tensor(crop, device))
+        rect = geometry.boxes_to_stride4([((x - x0) * sx, (y - y0) * sy, w * sx, h * sy)], device)
+        logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
+        probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])[0].cpu().numpy()
+        mask = np.zeros((height, width), bool)
+        mask[y0:y1, x0:x1] = cv2.resize(probs, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > threshold
+        masks.append(mask)
+    return masks
 
 
 __all__ = ["Session", "load_model", "load_checkpoint", "segment_boxes", "TrackState", "Prompt"]

@@ -1,9 +1,9 @@
 """Boxes to masks: the tracker's box path when its weights exist, else GrabCut.
 
 A segmenter is any ``callable(image_rgb, boxes_xyxy) -> list of H x W bool masks``. The tracker's
-path (``vos_ros.core.session.segment_boxes``: the box as a prior, refined on the frame's features)
-is the one the issue asks for; GrabCut (colour models inside/outside the box) keeps grounding
-usable before a trained checkpoint exists, and is logged as such.
+path (``vos_ros.core.session.segment_boxes``: the box as a prior, refined on the features of a
+context crop around it) is the one the issue asks for; GrabCut (colour models inside/outside the
+box) keeps grounding usable before a trained checkpoint exists, and is logged as such.
 """
 from __future__ import annotations
 
@@ -66,12 +66,11 @@ def tracker_segmenter() -> Segmenter | None:
     except (ImportError, FileNotFoundError) as err:
         log.warning("tracker box path unavailable (%s): box masks come from GrabCut", err)
         return None
-    short_side = config.model.input_short_side or 480
 
     def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
         xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
         frame = image if image.flags.writeable else image.copy()  # torch warns on read-only arrays
-        return segment_boxes(model, frame, xywh, short_side=short_side)
+        return segment_boxes(model, frame, xywh, config.model.box_crop_side, config.model.box_threshold)
 
     return segment
 
