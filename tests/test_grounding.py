@@ -154,6 +154,11 @@ def test_ensemble_fuses_agreeing_detections_and_keeps_the_others() -> None:
     # the two cups at x=10 are one object (0.5 and 0.4 -> 1 - 0.5 * 0.6); other classes stay apart
     assert by_label == [("bowl", 0.45, 10), ("cup", 0.35, 100), ("cup", 0.7, 10), ("dog", 0.6, 0)]
     assert [d.score for d in found] == sorted((d.score for d in found), reverse=True)
+    # two weak opinions below the threshold make one above it (0.2, 0.2 -> 0.36); one alone does not
+    weak = [_FixedDetector([Detection("cup", 0.2, (10, 10, 50, 60)), Detection("dog", 0.25, (0, 70, 90, 120))]),
+            _FixedDetector([Detection("cup", 0.2, (11, 10, 51, 60))])]
+    found = DetectorEnsemble(weak)(np.zeros((128, 160, 3), np.uint8), score_threshold=0.3)
+    assert [(d.label, round(d.score, 3)) for d in found] == [("cup", 0.36)]
     with pytest.raises(ValueError, match="at least one"):
         DetectorEnsemble([])
 

@@ -201,7 +201,9 @@ class CenterNet(GraphDetector):
 class DetectorEnsemble:
     """Several detectors as one: their detections of one object (same class, box IoU above
     ``iou_threshold``) become one, with the best box and the noisy-or of their scores, so agreement
-    raises confidence and each detector adds the objects only it finds."""
+    raises confidence and each detector adds the objects only it finds. The members report down to
+    the score at which all of them agreeing reaches ``score_threshold`` (two weak opinions of one
+    object make a confident one); the fused detections are then cut at ``score_threshold``."""
 
     def __init__(self, detectors: list[GraphDetector]) -> None:
         if not detectors:
@@ -210,8 +212,9 @@ class DetectorEnsemble:
 
     def __call__(self, rgb: np.ndarray, score_threshold: float = 0.3, iou_threshold: float = 0.5,
                  tta: bool = False) -> list[Detection]:
+        member_threshold = 1.0 - (1.0 - score_threshold) ** (1.0 / len(self.detectors))
         found = [(d, k) for k, det in enumerate(self.detectors)
-                 for d in det(rgb, score_threshold, iou_threshold, tta)]
+                 for d in det(rgb, member_threshold, iou_threshold, tta)]
         found.sort(key=lambda item: -item[0].score)
         kept: list[tuple[Detection, set[int]]] = []
         for det, member in found:
@@ -222,7 +225,7 @@ class DetectorEnsemble:
             elif member not in same[0][1]:  # a second opinion on the best-matching object
                 same[0][0].score = 1.0 - (1.0 - same[0][0].score) * (1.0 - det.score)
                 same[0][1].add(member)
-        return sorted((d for d, _ in kept), key=lambda d: -d.score)
+        return sorted((d for d, _ in kept if d.score >= score_threshold), key=lambda d: -d.score)
 
 
 Detector = GraphDetector | DetectorEnsemble

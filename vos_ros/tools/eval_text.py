@@ -206,8 +206,8 @@ RECALL_MIN_AREA = 1500.0  # px^2: smaller COCO instances are not counted
 def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] = RECALL_THRESHOLDS,
                     images: int = 0) -> dict:
     """Share of the coco_subset instances over RECALL_MIN_AREA that each detector (and any of them)
-    finds: a detection of the right class with box IoU > 0.5, per score threshold (first ``images``
-    images only when > 0)."""
+    finds: a detection of the right class with box IoU > 0.5 at or above each score threshold (first
+    ``images`` images only when > 0)."""
     from vos_ros.prompts.detector import box_iou
 
     coco = _coco(root)
@@ -309,9 +309,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{b['scores']:14s} {b['objects']:7d} {b['on_target']:10.3f}")
     recall = None
     if args.detector_recall:
-        from vos_ros.prompts.detector import CenterNet, NanoDet
+        from vos_ros.prompts.detector import CenterNet, DetectorEnsemble, NanoDet
 
-        recall = detector_recall(sources["coco"][0], {"NanoDet": NanoDet(), "CenterNet": CenterNet()})
+        members = {"NanoDet": NanoDet(), "CenterNet": CenterNet()}
+        recall = detector_recall(sources["coco"][0], {**members, "ensemble": DetectorEnsemble(list(members.values()))})
         print(f"detector recall of {recall['instances']} COCO instances over {RECALL_MIN_AREA:.0f} px^2 "
               f"(right class, box IoU > 0.5), per score threshold {recall['thresholds']}")
         for name, values in recall["recall"].items():
