@@ -10,19 +10,20 @@ and that image, so the tracker places the prompts on the frame they were found i
 removes the tracks of earlier text prompts (`remove_objects`). With prompt.use_depth, `depth`
 (registered to `image`) adds tabletop proposals. All names are relative (namespaces, remaps).
 
-Each phrase stays recorded as an active concept with its track ids (``concepts``). Re-grounding it
-on later frames, so that new instances become new tracks, is the lifecycle issue's work; this node
-grounds once per request.
+Each phrase stays active as a concept with its track ids (vos_ros.prompts.concepts). Every
+prompt.reground_period seconds the phrases that want more objects ("all the cups", or "the cup" while
+it has no live track) are grounded again on the newest frame the tracker has published `tracks`
+for; objects overlapping none of that frame's visible tracks are added as new tracks.
 
-Threads: a multi-threaded executor; the service runs in its own callback group, so frames keep
-arriving while a phrase is grounded, and the tracker's services are called from inside it without
-blocking the executor.
+Threads: a multi-threaded executor; the service and the re-grounding timer share one mutually
+exclusive callback group (never both at once), so frames keep arriving while a phrase is grounded,
+and the tracker's services are called from inside it without blocking the executor.
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,10 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from vos_ros.core.config import load_params
+from vos_ros.core.types import TrackState
+from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
+from vos_ros.prompts.concepts import Concept, TrackView, new_objects
 from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
 from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
 
@@ -44,14 +48,6 @@ NODE_NAME = "vos_prompt"
 
 def _stamp_s(msg: Image | CompressedImage) -> float:
     return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-
-
-@dataclass
-class Concept:
-    """A phrase a client asked for and the track ids it produced."""
-
-    text: str
-    ids: list[int] = field(default_factory=list)
 
 
 class PromptNode(Node):
@@ -70,6 +66,10 @@ class PromptNode(Node):
         self._image: Image | CompressedImage | None = None
         self._image_received = 0.0
         self._depth: list[Image] = []
+        self._recent: deque[Image | CompressedImage] = deque(maxlen=30)  # to pair `tracks` with its image
+        self._tracked: tuple[Image | CompressedImage, dict[int, TrackView]] | None = None
+        self._regrounded: Image | CompressedImage | None = None  # the frame of the last re-grounding
+        self._last_reground = time.monotonic()
         self.concepts: list[Concept] = []
         self._grounder = None
         self._grounder_lock = threading.Lock()
@@ -81,11 +81,13 @@ class PromptNode(Node):
         if self.cfg.use_depth:
             self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data,
                                      callback_group=frames)
+        self.create_subscription(TrackArray, "tracks", self._on_tracks, 10, callback_group=frames)
         clients = ReentrantCallbackGroup()
         self._add = self.create_client(AddObjects, "add_objects", callback_group=clients)
         self._remove = self.create_client(RemoveObjects, "remove_objects", callback_group=clients)
-        self.create_service(TextPrompt, "text_prompt", self._srv_text_prompt,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        grounding = MutuallyExclusiveCallbackGroup()
+        self.create_service(TextPrompt, "text_prompt", self._srv_text_prompt, callback_group=grounding)
+        self.create_timer(0.25, self._reground, callback_group=grounding)
         # Load the models off the start-up path: the first request should not pay for them.
         threading.Thread(target=self._get_grounder, daemon=True).start()
         self.get_logger().info("vos_prompt ready: service text_prompt")
@@ -121,6 +123,16 @@ class PromptNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         with self._frame_lock:
             self._image, self._image_received = msg, time.monotonic()
+            self._recent.append(msg)
+
+    def _on_tracks(self, msg: TrackArray) -> None:
+        """Keep the newest frame the tracker reported on, with what it reported (tracks carry the
+        image's header; frames the tracker dropped have none)."""
+        with self._frame_lock:
+            image = next((m for m in reversed(self._recent) if m.header.stamp == msg.header.stamp), None)
+            if image is not None:
+                self._tracked = (image, {t.id: TrackView(TrackState(t.state), (
+                    t.bbox.x_offset, t.bbox.y_offset, t.bbox.width, t.bbox.height)) for t in msg.tracks})
 
     def _on_depth(self, msg: Image) -> None:
         with self._frame_lock:
@@ -145,6 +157,11 @@ class PromptNode(Node):
         age = time.monotonic() - received
         if self.cfg.max_image_age > 0 and age > self.cfg.max_image_age:
             raise ValueError(f"newest image is {age:.1f} s old (prompt.max_image_age {self.cfg.max_image_age} s)")
+        rgb, depth = self._decode(msg, depths)
+        return msg, rgb, depth
+
+    def _decode(self, msg: Image | CompressedImage, depths: list[Image]) -> tuple[np.ndarray, np.ndarray | None]:
+        """-> RGB of ``msg`` and the depth in metres registered to it (None when none fits)."""
         rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
         depth = None
         if self.cfg.use_depth and depths:
@@ -155,7 +172,7 @@ class PromptNode(Node):
                     self.get_logger().warning(f"depth {depth.shape} is not registered to the image "
                                               f"{rgb.shape[:2]}: ignored")
                     depth = None
-        return msg, rgb, depth
+        return rgb, depth
 
     # -- tracker calls ----------------------------------------------------------------------------
     def _call(self, client, request):
@@ -180,6 +197,46 @@ class PromptNode(Node):
         self.concepts = []
         return removed
 
+    def _add_to_tracker(self, msg: Image | CompressedImage, rgb: np.ndarray, objects: list) -> list[int]:
+        """Hand grounded objects (found on ``msg``) to the tracker; -> their new track ids."""
+        if not objects:
+            return []
+        add = AddObjects.Request(image=msg if isinstance(msg, Image) else convert.array_to_image(
+            rgb, "rgb8", msg.header))
+        add.masks = [convert.array_to_image(o.mask.astype(np.uint8) * 255, "mono8", msg.header) for o in objects]
+        add.labels = [o.label for o in objects]
+        answer = self._call(self._add, add)
+        if not answer.success:
+            raise ValueError(f"tracker refused the objects: {answer.message}")
+        return [int(i) for i in answer.ids]
+
+    # -- re-grounding -----------------------------------------------------------------------------
+    def _reground(self) -> None:
+        """Ground the phrases that want more objects on the newest tracked frame (timer callback)."""
+        with self._frame_lock:
+            tracked, depths = self._tracked, list(self._depth)
+        period = self.cfg.reground_period
+        if (period <= 0 or tracked is None or time.monotonic() - self._last_reground < period
+                or tracked[0] is self._regrounded):
+            return
+        msg, tracks = tracked
+        wanting = [(c, c.missing(tracks)) for c in self.concepts]
+        wanting = [(c, n) for c, n in wanting if n > 0]
+        if not wanting:
+            return
+        self._last_reground, self._regrounded = time.monotonic(), msg
+        try:
+            rgb, depth = self._decode(msg, depths)
+            for concept, missing in wanting:
+                result = self._get_grounder()(rgb, concept.text, depth=depth, min_score=concept.min_score)
+                found = new_objects(result.objects, tracks)[:missing]
+                ids = self._add_to_tracker(msg, rgb, found)
+                concept.ids += ids
+                for i, o in zip(ids, found, strict=True):
+                    self.get_logger().info(f"{concept.text!r}: new track {i} {o.label} {o.score:.2f}")
+        except Exception as exc:  # noqa: BLE001 - a failed round must not take the node down
+            self.get_logger().warning(f"re-grounding failed: {type(exc).__name__}: {exc}")
+
     # -- service ----------------------------------------------------------------------------------
     def _srv_text_prompt(self, req: TextPrompt.Request, resp: TextPrompt.Response) -> TextPrompt.Response:
         try:
@@ -193,18 +250,9 @@ class PromptNode(Node):
             result = self._get_grounder()(rgb, req.text, depth=depth, min_score=min_score,
                                           max_instances=max_instances)
             removed = self._remove_earlier() if req.replace else []
-            ids: list[int] = []
-            if result.objects:
-                add = AddObjects.Request(image=msg if isinstance(msg, Image) else convert.array_to_image(
-                    rgb, "rgb8", msg.header))
-                add.masks = [convert.array_to_image(o.mask.astype(np.uint8) * 255, "mono8", msg.header)
-                             for o in result.objects]
-                add.labels = [o.label for o in result.objects]
-                answer = self._call(self._add, add)
-                if not answer.success:
-                    raise ValueError(f"tracker refused the objects: {answer.message}")
-                ids = [int(i) for i in answer.ids]
-            self.concepts.append(Concept(req.text, ids))
+            ids = self._add_to_tracker(msg, rgb, result.objects)
+            self.concepts.append(Concept(req.text, ids, max_instances, min_score))
+            self._last_reground = time.monotonic()  # the next round waits a full period
         except ValueError as exc:
             resp.success, resp.message = False, str(exc)
             self.get_logger().warning(f"text_prompt {req.text!r} refused: {resp.message}")

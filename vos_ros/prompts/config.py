@@ -30,6 +30,9 @@ class PromptConfig:
         "refuse to ground on an image received more than this many seconds ago (0 = any age)"))
     tracker_timeout: float = field(metadata=describe(
         "seconds to wait for the tracker's add_objects / remove_objects services"))
+    reground_period: float = field(metadata=describe(
+        "seconds between groundings of the active phrases on the newest tracked frame, so that new "
+        "instances become new tracks (0 = ground once per request)"))
 
     def validate(self) -> None:
         if not 0.0 < self.min_score <= 1.0:
@@ -38,7 +41,7 @@ class PromptConfig:
             raise ValueError(f"prompt.max_instances must be >= 0, got {self.max_instances}")
         if self.segmenter not in SEGMENTERS:
             raise ValueError(f"prompt.segmenter must be one of {SEGMENTERS}, got {self.segmenter!r}")
-        for name in ("depth_tolerance", "max_image_age"):
+        for name in ("depth_tolerance", "max_image_age", "reground_period"):
             if getattr(self, name) < 0:
                 raise ValueError(f"prompt.{name} must be >= 0, got {getattr(self, name)}")
         if self.tracker_timeout <= 0:

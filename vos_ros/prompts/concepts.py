@@ -1,0 +1,69 @@
+"""Text prompts that stay active: grounded again on later frames so new instances become new tracks.
+
+"all the cups" keeps watching: a cup put on the table later is grounded on a later frame and, as it
+overlaps no tracked object, becomes a new track. An object the tracker still knows is never added
+twice: grounded boxes overlapping a visible track are that track, and a concept one of whose tracks
+is OCCLUDED (briefly hidden, expected back under its own id) waits until the tracker has found it
+again or given up on it (LOST). ROS-free; the prompt node holds the concepts and calls the tracker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vos_ros.core.types import Box, TrackState
+from vos_ros.prompts.detector import box_iou
+from vos_ros.prompts.ground import GroundedObject
+from vos_ros.prompts.phrase import parse_phrase
+
+SAME_OBJECT = 0.3  # box IoU with a visible track above which a grounded object is that track ...
+PART_OF = 0.5      # ... or this share of the grounded box inside the track's box
+UNLIMITED = 2**31  # what "all the cups" without a cap still wants
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """What the tracker published of one track on one frame."""
+
+    state: TrackState
+    box: Box  # x, y, w, h; zero size when not visible
+
+
+@dataclass
+class Concept:
+    """A phrase a client asked for, the track ids it produced and the request's limits."""
+
+    text: str
+    ids: list[int] = field(default_factory=list)
+    max_instances: int = 0    # cap on its objects (0 = as many as the phrase asks for)
+    min_score: float = 0.0    # grounding threshold (0 = the grounder's default)
+
+    def missing(self, tracks: dict[int, TrackView]) -> int:
+        """How many more objects the phrase wants on the frame ``tracks`` describes (all tracks of
+        the tracker by id): 0 while one of its tracks is OCCLUDED, as that object may come back."""
+        own = [tracks[i] for i in self.ids if i in tracks]  # removed ids are gone from ``tracks``
+        if any(t.state == TrackState.OCCLUDED for t in own):
+            return 0
+        held = sum(t.state != TrackState.LOST for t in own)
+        wanted = parse_phrase(self.text).count or self.max_instances  # count 0 = "all"
+        if self.max_instances:
+            wanted = min(wanted, self.max_instances)
+        return UNLIMITED if wanted == 0 else max(0, wanted - held)
+
+
+def _xyxy(box: Box) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return (x, y, x + w, y + h)
+
+
+def _share_inside(inner: Box, outer: Box) -> float:
+    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _xyxy(inner), _xyxy(outer)
+    area = (ax2 - ax1) * (ay2 - ay1)
+    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
+    return inter / area if area > 0 else 1.0
+
+
+def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> list[GroundedObject]:
+    """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given)."""
+    visible = [t.box for t in tracks.values() if t.box[2] > 0 and t.box[3] > 0]
+    return [o for o in objects if all(
+        box_iou(_xyxy(o.box), _xyxy(b)) <= SAME_OBJECT and _share_inside(o.box, b) <= PART_OF for b in visible)]
