@@ -220,6 +220,8 @@ class PromptNode(Node):
                 or tracked[0] is self._regrounded):
             return
         msg, tracks = tracked
+        for concept in self.concepts:
+            concept.observe(tracks)
         wanting = [(c, c.missing(tracks)) for c in self.concepts]
         wanting = [(c, n) for c, n in wanting if n > 0]
         if not wanting:

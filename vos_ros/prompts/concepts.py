@@ -3,8 +3,8 @@
 "all the cups" keeps watching: a cup put on the table later is grounded on a later frame and, as it
 overlaps no tracked object, becomes a new track. An object the tracker still knows is never added
 twice: grounded boxes overlapping a visible track are that track, and a concept one of whose tracks
-is OCCLUDED (briefly hidden, expected back under its own id) waits until the tracker has found it
-again or given up on it (LOST). ROS-free; the prompt node holds the concepts and calls the tracker.
+is kept but not visible (OCCLUDED: briefly hidden, expected back under its own id) waits until the
+tracker has found it again or given up on it (LOST). ROS-free; the prompt node holds the concepts and calls the tracker.
 """
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ class TrackView:
     state: TrackState
     box: Box  # x, y, w, h; zero size when not visible
 
+    @property
+    def visible(self) -> bool:
+        return self.box[2] > 0 and self.box[3] > 0
+
 
 @dataclass
 class Concept:
@@ -36,12 +40,22 @@ class Concept:
     ids: list[int] = field(default_factory=list)
     max_instances: int = 0    # cap on its objects (0 = as many as the phrase asks for)
     min_score: float = 0.0    # grounding threshold (0 = the grounder's default)
+    seen: set[int] = field(default_factory=set)  # ids the tracker has reported at least once
+
+    def observe(self, tracks: dict[int, TrackView]) -> None:
+        """Note which of its ids the tracker reports in ``tracks`` (all its tracks of one frame, by id)."""
+        self.seen |= {i for i in self.ids if i in tracks}
 
     def missing(self, tracks: dict[int, TrackView]) -> int:
-        """How many more objects the phrase wants on the frame ``tracks`` describes (all tracks of
-        the tracker by id): 0 while one of its tracks is OCCLUDED, as that object may come back."""
+        """How many more objects the phrase wants on the frame ``tracks`` describes (call ``observe``
+        first). 0 while one of its tracks is kept but not visible (OCCLUDED, or NEW without a mask
+        yet), as that object may be the one grounded, and while one was never reported yet:
+        ``tracks`` is then older than that track (its box unknown), and grounding on it would add
+        the same object again."""
+        if any(i not in self.seen for i in self.ids):
+            return 0
         own = [tracks[i] for i in self.ids if i in tracks]  # removed ids are gone from ``tracks``
-        if any(t.state == TrackState.OCCLUDED for t in own):
+        if any(t.state != TrackState.LOST and not t.visible for t in own):
             return 0
         held = sum(t.state != TrackState.LOST for t in own)
         wanted = parse_phrase(self.text).count or self.max_instances  # count 0 = "all"
@@ -63,7 +77,23 @@ def _share_inside(inner: Box, outer: Box) -> float:
 
 
 def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> list[GroundedObject]:
-    """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given)."""
-    visible = [t.box for t in tracks.values() if t.box[2] > 0 and t.box[3] > 0]
-    return [o for o in objects if all(
-        box_iou(_xyxy(o.box), _xyxy(b)) <= SAME_OBJECT and _share_inside(o.box, b) <= PART_OF for b in visible)]
+    """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given).
+
+    Objects and tracks are matched one to one, closest pairs first: a track is one object, so when
+    its mask has spread over a look-alike next to it (its box then spans both), the object it
+    overlaps most is the track and the other one is still new.
+    """
+    visible = [t.box for t in tracks.values() if t.visible]
+    pairs = []
+    for i, o in enumerate(objects):
+        for j, b in enumerate(visible):
+            iou, inside = box_iou(_xyxy(o.box), _xyxy(b)), _share_inside(o.box, b)
+            if iou > SAME_OBJECT or inside > PART_OF:
+                pairs.append((iou, inside, i, j))
+    matched_objects: set[int] = set()
+    matched_tracks: set[int] = set()
+    for _, _, i, j in sorted(pairs, reverse=True):
+        if i not in matched_objects and j not in matched_tracks:
+            matched_objects.add(i)
+            matched_tracks.add(j)
+    return [o for i, o in enumerate(objects) if i not in matched_objects]
