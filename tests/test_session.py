@@ -106,5 +106,5 @@ def test_scaled_input_returns_input_resolution(model):
     res = s.step(frames(1)[0], [Prompt(box=(10, 5, 30, 25))])
     assert res.label_image.shape == (H, W)
     assert res.objects[0].mask.shape == (H, W)
-    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32)
+    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3)
     assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0

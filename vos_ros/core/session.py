@@ -292,8 +292,8 @@ class Session:
             if p.mask is not None:
                 masks.append(geometry.masks_to_stride4((p.mask != 0)[None], self.device))
             else:
-                box_mask = segment_boxes(self.model, frame, [p.box], self.cfg.model.box_crop_side,
-                                         self.cfg.model.box_threshold)[0]
+                box_mask = segment_boxes(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
+                                         threshold=self.cfg.model.box_threshold)[0]
                 masks.append(geometry.masks_to_stride4(box_mask[None], self.device))
         given = torch.cat(masks, 1)
         for p in prompts:
@@ -372,13 +372,14 @@ def _box_crop(height: int, width: int, box: Box) -> tuple[int, int, int, int]:
 
 
 @torch.inference_mode()
-def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], crop_side: int = 224,
-                  threshold: float = 0.5) -> list[np.ndarray]:
+def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
+                  threshold: float) -> list[np.ndarray]:
     """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box.
 
     Each box is segmented in its own context crop scaled to ``crop_side`` short side (up or down), so a
     40-pixel cup and a table filling the image both reach the network at the scale of its training
-    clips; the mask stays inside its box (a prior, refined but not exceeded).
+    clips; the mask stays inside its box (a prior, refined but not exceeded). ``crop_side`` and
+    ``threshold``: ``model.box_crop_side`` and ``model.box_threshold`` of the tracker's config.
     """
     check_frame(frame)
     device = next(model.parameters()).device

@@ -13,7 +13,8 @@ removes the tracks of earlier text prompts (`remove_objects`). With prompt.use_d
 Each phrase stays active as a concept with its track ids (vos_ros.prompts.concepts). Every
 prompt.reground_period seconds the phrases that want more objects ("all the cups", or "the cup" while
 it has no live track) are grounded again on the newest frame the tracker has published `tracks`
-for; objects overlapping none of that frame's visible tracks are added as new tracks.
+for; the grounded objects that match none of that frame's visible tracks (one to one, by box
+overlap) are added as new tracks.
 
 Threads: a multi-threaded executor; the service and the re-grounding timer share one mutually
 exclusive callback group (never both at once), so frames keep arriving while a phrase is grounded,
