@@ -285,6 +285,9 @@ def main(args: list[str] | None = None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - SIGINT can invalidate the context mid-wait (RCLError): clean exit
+        if rclpy.ok():
+            raise
     finally:
         executor.shutdown()
         if node is not None:

@@ -441,6 +441,9 @@ def main(args: list[str] | None = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 - SIGINT can invalidate the context mid-wait (RCLError): clean exit
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.release()
