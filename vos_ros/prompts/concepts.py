@@ -4,14 +4,15 @@
 overlaps no tracked object, becomes a new track. An object the tracker still knows is never added
 twice: grounded boxes overlapping a visible track are that track, and a concept one of whose tracks
 is kept but not visible (OCCLUDED: briefly hidden, expected back under its own id) waits until the
-tracker has found it again or given up on it (LOST). ROS-free; the prompt node holds the concepts and calls the tracker.
+tracker has found it again or given up on it (LOST). ROS-free; the prompt node holds the concepts
+and calls the tracker.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from vos_ros.core.types import Box, TrackState
-from vos_ros.prompts.detector import box_iou
+from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.ground import GroundedObject
 from vos_ros.prompts.phrase import parse_phrase
 
@@ -69,13 +70,6 @@ def _xyxy(box: Box) -> tuple[float, float, float, float]:
     return (x, y, x + w, y + h)
 
 
-def _share_inside(inner: Box, outer: Box) -> float:
-    (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = _xyxy(inner), _xyxy(outer)
-    area = (ax2 - ax1) * (ay2 - ay1)
-    inter = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(0.0, min(ay2, by2) - max(ay1, by1))
-    return inter / area if area > 0 else 1.0
-
-
 def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> list[GroundedObject]:
     """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given).
 
@@ -87,7 +81,7 @@ def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> 
     pairs = []
     for i, o in enumerate(objects):
         for j, b in enumerate(visible):
-            iou, inside = box_iou(_xyxy(o.box), _xyxy(b)), _share_inside(o.box, b)
+            iou, inside = box_iou(_xyxy(o.box), _xyxy(b)), box_inside(_xyxy(o.box), _xyxy(b))
             if iou > SAME_OBJECT or inside > PART_OF:
                 pairs.append((iou, inside, i, j))
     matched_objects: set[int] = set()

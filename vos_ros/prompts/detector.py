@@ -63,6 +63,14 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
+    """Share of the x1, y1, x2, y2 box ``inner`` lying inside ``outer`` (1 for a degenerate ``inner``)."""
+    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return ix * iy / area if area > 0 else 1.0
+
+
 class GraphDetector:
     """What the COCO-80 graph detectors share: input check, test-time views, clipping, class-wise NMS.
     Subclasses load their graph and implement ``_raw`` (one forward pass, boxes in image pixels)."""

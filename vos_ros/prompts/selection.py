@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from vos_ros.prompts.candidates import Candidate
-from vos_ros.prompts.detector import box_iou
+from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.phrase import Phrase
 
 CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
@@ -57,17 +57,9 @@ def in_named_half(cand: Candidate, word: str, shape: tuple[int, int]) -> bool:
     }.get(word, True)  # nearest/farthest with "all": no half to keep
 
 
-def _inside(inner: Candidate, outer: Candidate) -> float:
-    """Share of ``inner``'s box inside ``outer``'s box."""
-    ix = max(0.0, min(inner.box[2], outer.box[2]) - max(inner.box[0], outer.box[0]))
-    iy = max(0.0, min(inner.box[3], outer.box[3]) - max(inner.box[1], outer.box[1]))
-    area = (inner.box[2] - inner.box[0]) * (inner.box[3] - inner.box[1])
-    return ix * iy / area if area > 0 else 1.0
-
-
 def _contained(candidates: list[Candidate], outer: int, indices: list[int]) -> list[int]:
     return [j for j in indices if j != outer and candidates[j].area < candidates[outer].area
-            and _inside(candidates[j], candidates[outer]) >= CONTAINED]
+            and box_inside(candidates[j].box, candidates[outer].box) >= CONTAINED]
 
 
 def _region(cand: Candidate, shape: tuple[int, int]) -> np.ndarray:
