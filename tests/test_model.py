@@ -126,3 +126,21 @@ def test_fine_matcher_equals_a_pixel_by_pixel_reference():
             for w, i in zip(top.values.softmax(0), top.indices, strict=True):
                 expected[0, :, :, y, x] += w * vals[int(i)]
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_real_box_loss_trains_the_box_path(model):
+    from vos_ros.tools.train import real_box_loss
+
+    model.train()
+    model.zero_grad(set_to_none=True)
+    g = torch.Generator().manual_seed(2)
+    crops = []
+    for height, width in ((64, 80), (48, 112)):  # crops differ in size
+        mask = torch.zeros(height, width, dtype=torch.bool)
+        mask[10:30, 20:50] = True
+        frame = (torch.rand(height, width, 3, generator=g) * 255).to(torch.uint8)
+        crops.append({"frame": frame.numpy(), "mask": mask.numpy(), "box": (18.0, 8.0, 34.0, 24.0)})
+    loss = real_box_loss(model, crops, "cpu")
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert model.box_embed.grad is not None and model.box_embed.grad.abs().sum() > 0

@@ -5,7 +5,7 @@ import torch
 
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
-from vos_ros.core.session import Session, segment_boxes
+from vos_ros.core.session import BoxCrop, Session, segment_boxes
 from vos_ros.core.types import Prompt, TrackState
 
 H, W = 48, 80
@@ -108,3 +108,19 @@ def test_scaled_input_returns_input_resolution(model):
     assert res.objects[0].mask.shape == (H, W)
     masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3)
     assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0
+
+
+def test_box_crop_is_twice_the_box_clipped_and_scaled_to_the_crop_side():
+    crop = BoxCrop.around(100, 200, (50, 40, 20, 10), crop_side=40)
+    assert (crop.x0, crop.y0, crop.x1, crop.y1) == (40, 35, 80, 55)  # 2x the box around its centre
+    assert crop.size == (80, 40)                                     # short side 20 -> 40
+    assert crop.box((50, 40, 20, 10)) == (20.0, 10.0, 40.0, 20.0)
+    image = np.arange(100 * 200, dtype=np.float32).reshape(100, 200)
+    assert crop.image(image).shape == (40, 80)
+    back = crop.paste(np.ones((40, 80), np.float32), 100, 200)
+    assert back.sum() == 40 * 20 and back[35:55, 40:80].all()
+    corner = BoxCrop.around(100, 200, (0, 0, 20, 90), crop_side=40)   # clipped to the frame
+    assert (corner.x0, corner.y0, corner.x1, corner.y1) == (0, 0, 30, 100)
+    assert corner.size == (40, 133)
+    thin = BoxCrop.around(100, 200, (0, 45, 200, 5), crop_side=40)    # long side capped at 4x
+    assert max(thin.size) == 160

@@ -193,3 +193,22 @@ def test_bad_mix_and_missing_data(tmp_path, synthetic: td.SyntheticClips) -> Non
         td.SyntheticClips(root=tmp_path)
     with pytest.raises(IndexError, match="out of range"):
         synthetic[len(synthetic)]
+
+
+def test_real_box_crops_are_cut_like_run_time_box_prompts() -> None:
+    crops = td.CocoBoxCrops(crop_side=64, seed=0)
+    assert len(crops) > 1000  # instances with >= 500 visible px in the 320 images
+    for index in range(12):
+        item = crops[index]
+        frame, mask, (x, y, w, h) = item["frame"], item["mask"], item["box"]
+        assert frame.dtype == np.uint8 and frame.shape[:2] == mask.shape and frame.shape[2] == 3
+        assert min(mask.shape) == 64 or max(mask.shape) == 4 * 64  # short side scaled, long side capped
+        assert 0 <= x and 0 <= y and x + w <= mask.shape[1] + 1 and y + h <= mask.shape[0] + 1
+        assert mask.any()
+        # The box was moved a little from the mask's own box: most of the mask is still inside it.
+        inside = mask[int(y):int(np.ceil(y + h)), int(x):int(np.ceil(x + w))].sum()
+        assert inside >= 0.6 * mask.sum()
+    again = td.CocoBoxCrops(crop_side=64, seed=0)[3]
+    assert np.array_equal(again["frame"], crops[3]["frame"]) and again["box"] == crops[3]["box"]
+    with pytest.raises(ValueError, match="crop_side >= 32"):
+        td.CocoBoxCrops(crop_side=16)

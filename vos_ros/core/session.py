@@ -362,13 +362,50 @@ class Session:
 BOX_CROP_CONTEXT = 2.0  # a box is segmented in a crop this many times its size: context around it
 
 
-def _box_crop(height: int, width: int, box: Box) -> tuple[int, int, int, int]:
-    """x0, y0, x1, y1 of the context crop around an x, y, w, h box, clipped to the frame."""
-    x, y, w, h = box
-    cx, cy, half_w, half_h = x + w / 2, y + h / 2, BOX_CROP_CONTEXT * w / 2, BOX_CROP_CONTEXT * h / 2
-    x0, y0 = int(max(0, np.floor(cx - half_w))), int(max(0, np.floor(cy - half_h)))
-    x1, y1 = int(min(width, np.ceil(cx + half_w))), int(min(height, np.ceil(cy + half_h)))
-    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+@dataclass
+class BoxCrop:
+    """The context crop a box is segmented in: window of the frame and the size it is scaled to.
+
+    The window is BOX_CROP_CONTEXT times the box, clipped to the frame; it is scaled (up or down) to
+    ``crop_side`` short side with the long side capped at four times that. Shared by ``segment_boxes``
+    and the box-path training crops, so both see boxes at the same scale.
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    size: tuple[int, int]  # network input w, h of the scaled window
+
+    @classmethod
+    def around(cls, height: int, width: int, box: Box, crop_side: int) -> BoxCrop:
+        x, y, w, h = box
+        cx, cy, half_w, half_h = x + w / 2, y + h / 2, BOX_CROP_CONTEXT * w / 2, BOX_CROP_CONTEXT * h / 2
+        x0, y0 = int(max(0, np.floor(cx - half_w))), int(max(0, np.floor(cy - half_h)))
+        x1, y1 = int(min(width, np.ceil(cx + half_w))), int(min(height, np.ceil(cy + half_h)))
+        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+        scale = min(crop_side / min(x1 - x0, y1 - y0), 4 * crop_side / max(x1 - x0, y1 - y0))
+        size = (max(STRIDE, round((x1 - x0) * scale)), max(STRIDE, round((y1 - y0) * scale)))
+        return cls(x0, y0, x1, y1, size)
+
+    def image(self, frame: np.ndarray) -> np.ndarray:
+        """The window of an H x W (x C) array, resized to ``size``."""
+        window = frame[self.y0:self.y1, self.x0:self.x1]
+        shrink = self.size[0] < window.shape[1]
+        return cv2.resize(window, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    def box(self, box: Box) -> Box:
+        """An x, y, w, h box of the frame in the scaled crop's pixels."""
+        sx, sy = self.size[0] / (self.x1 - self.x0), self.size[1] / (self.y1 - self.y0)
+        x, y, w, h = box
+        return (x - self.x0) * sx, (y - self.y0) * sy, w * sx, h * sy
+
+    def paste(self, crop_values: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Values at the crop's size back into an H x W array of zeros."""
+        out = np.zeros((height, width), crop_values.dtype)
+        out[self.y0:self.y1, self.x0:self.x1] = cv2.resize(crop_values, (self.x1 - self.x0, self.y1 - self.y0),
+                                                           interpolation=cv2.INTER_LINEAR)
+        return out
 
 
 @torch.inference_mode()
@@ -376,8 +413,8 @@ def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, c
                   threshold: float) -> list[np.ndarray]:
     """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box.
 
-    Each box is segmented in its own context crop scaled to ``crop_side`` short side (up or down), so a
-    40-pixel cup and a table filling the image both reach the network at the scale of its training
+    Each box is segmented in its own context crop (``BoxCrop``) scaled to ``crop_side`` short side, so
+    a 40-pixel cup and a table filling the image both reach the network at the scale of its training
     clips; the mask stays inside its box (a prior, refined but not exceeded). ``crop_side`` and
     ``threshold``: ``model.box_crop_side`` and ``model.box_threshold`` of the tracker's config.
     """
@@ -385,22 +422,15 @@ def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, c
     device = next(model.parameters()).device
     height, width = frame.shape[:2]
     masks = []
-    for x, y, w, h in boxes:
-        x0, y0, x1, y1 = _box_crop(height, width, (x, y, w, h))
-        crop = frame[y0:y1, x0:x1]
-        scale = min(crop_side / min(crop.shape[:2]), 4 * crop_side / max(crop.shape[:2]))  # long side capped
-        size = (max(STRIDE, round(crop.shape[1] * scale)), max(STRIDE, round(crop.shape[0] * scale)))
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
-        geometry = FrameGeometry.for_frame(size[1], size[0], 0)
-        feats = model.encode_frame(geometry.image_tensor(crop, device))
-        rect = geometry.boxes_to_stride4([((x - x0) * sx, (y - y0) * sy, w * sx, h * sy)], device)
+    for box in boxes:
+        crop = BoxCrop.around(height, width, box, crop_side)
+        geometry = FrameGeometry.for_frame(crop.size[1], crop.size[0], 0)
+        feats = model.encode_frame(geometry.image_tensor(crop.image(frame), device))
+        rect = geometry.boxes_to_stride4([crop.box(box)], device)
         logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
         probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])[0].cpu().numpy()
-        mask = np.zeros((height, width), bool)
-        mask[y0:y1, x0:x1] = cv2.resize(probs, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) > threshold
-        masks.append(mask)
+        masks.append(crop.paste(probs, height, width) > threshold)
     return masks
 
 
-__all__ = ["Session", "load_model", "load_checkpoint", "segment_boxes", "TrackState", "Prompt"]
+__all__ = ["Session", "BoxCrop", "load_model", "load_checkpoint", "segment_boxes", "TrackState", "Prompt"]

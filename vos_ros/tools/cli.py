@@ -14,6 +14,7 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train",): ("vos_ros.tools.train", "train the tracker (synthetic COCO clips, then DAVIS-2016 train)"),
     ("eval", "davis"): ("vos_ros.tools.eval_davis", "run the tracker on a DAVIS-layout root and score it"),
     ("eval", "score"): ("vos_ros.tools.eval_score", "score existing predictions (official J, F, J&F)"),
+    ("eval", "boxes"): ("vos_ros.tools.eval_boxes", "box-prompt benchmark: masks from COCO boxes (coco_subset)"),
     ("eval", "text"): ("vos_ros.tools.eval_text", "text-grounding benchmark (YCB-Video and COCO queries)"),
     ("bench", "speed"): ("vos_ros.tools.bench_speed", "Session.step speed against the backbone alone"),
     ("track",): ("vos_ros.tools.track", "track objects in a video file or rosbag2 image topic"),

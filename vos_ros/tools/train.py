@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from vos_ros.core.model import ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.session import FrameGeometry
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--box-prob", type=float, default=0.3,
                    help="share of clips whose first-frame mask comes from the box path")
+    p.add_argument("--real-boxes", type=int, default=0,
+                   help="box prompts on real COCO train scenes per step, cut as at run time (0 = none)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
@@ -99,6 +102,22 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
     return loss * 0.5 + track_loss, stats
 
 
+def real_box_loss(model: VOSModel, crops: list[dict], device: str) -> torch.Tensor:
+    """Box path on real-scene crops (train_data.CocoBoxCrops), one at a time: their sizes differ."""
+    valid = torch.ones(1, 1, dtype=torch.bool, device=device)
+    total = 0.0
+    for crop in crops:
+        height, width = crop["mask"].shape
+        geometry = FrameGeometry.for_frame(height, width, 0)
+        feats = model.encode_frame(geometry.image_tensor(crop["frame"], torch.device(device)))
+        rect = geometry.boxes_to_stride4([crop["box"]], torch.device(device))
+        logits, _ = model.segment_boxes(feats, rect, valid)                        # 1 x 1 x h/4 x w/4
+        target = torch.from_numpy(crop["mask"]).to(device).float()[None, None]
+        target = F.pad(target, (0, geometry.padded_w - width, 0, geometry.padded_h - height))
+        total = total + mask_loss(logits, target, valid)
+    return total / len(crops)
+
+
 def boxes_from_masks(masks4: torch.Tensor) -> torch.Tensor:
     """Filled rectangles of each mask's box, with a little random slack like a user's box."""
     out = torch.zeros_like(masks4)
@@ -159,10 +178,14 @@ def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
         by_step[entry["step"]] = entry  # a resumed run logs a few steps twice: keep the newest
     steps = sorted(by_step)
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    for key, label in (("loss", "total"), ("track", "tracking (frames 2..T)"), ("box", "box path (frame 1)")):
-        values = np.array([by_step[s][key] for s in steps])
+    for key, label in (("loss", "total"), ("track", "tracking (frames 2..T)"), ("box", "box path (frame 1)"),
+                       ("real_box", "box path (real COCO scenes)")):
+        logged = [s for s in steps if key in by_step[s]]  # real_box: only steps that trained it
+        if len(logged) < window:
+            continue
+        values = np.array([by_step[s][key] for s in logged])
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, label=label)
+        ax.plot(logged[window - 1:], smooth, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(f"loss (mean of {window} steps)")
     ax.grid(alpha=0.3)
@@ -175,7 +198,8 @@ def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vos_ros.tools.train_data import mixed_loader  # data code stays outside the run-time path
+    from vos_ros.core.config import TrackerConfig
+    from vos_ros.tools.train_data import CocoBoxCrops, mixed_loader  # data code stays outside the run-time path
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -209,6 +233,10 @@ def run(args: argparse.Namespace) -> int:
                                  num_workers=args.workers, root=Path(args.data_root) if args.data_root else None))
 
     data = loader(0.0 if step < args.davis_from else args.davis_ratio, step)
+    real_boxes = None
+    if args.real_boxes > 0:  # cut at the run-time crop scale, the one source of which is the tracker config
+        real_boxes = CocoBoxCrops(TrackerConfig.load().model.box_crop_side, seed=args.seed,
+                                  root=Path(args.data_root) if args.data_root else None)
     log = open(run_dir / "log.jsonl", "a", encoding="utf-8")
     bar = tqdm(total=args.steps, initial=step, desc=f"train {args.name}", unit="step")
     model.train()
@@ -218,6 +246,12 @@ def run(args: argparse.Namespace) -> int:
             data = loader(args.davis_ratio, step)
         batch = {k: v.to(args.device) for k, v in next(data).items()}
         loss, stats = clip_loss(model, batch, args.box_prob)
+        if real_boxes is not None:
+            first = step * args.real_boxes
+            crops = [real_boxes[i] for i in range(first, first + args.real_boxes)]
+            crop_loss = real_box_loss(model, crops, args.device)
+            stats["real_box"] = float(crop_loss.detach())
+            loss = loss + 0.5 * crop_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from vos_ros.core.session import BoxCrop
 from vos_ros.tools.davis_io import data_root, read_labels
 
 COCO_DIR = "train_extra/coco_train2017"
@@ -541,6 +542,60 @@ class DavisClips(_ClipDataset):
                 return mats
         return camera_path(rng, first_mask.shape, self.size, phase, (1.0, 1.0), pan=0.0, zoom_change=0.0,
                            centre=centre, flip=flip)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Box prompts on real scenes
+
+
+class CocoBoxCrops(Dataset):
+    """Box prompts on real COCO train images, cut the way ``segment_boxes`` cuts them at run time.
+
+    An item is one instance with >= ``min_px`` visible pixels: the box of its mask moved like a
+    detector's (each side by N(0, ``jitter``) of the box's size), the context crop around it
+    (``BoxCrop``, scaled to ``crop_side``), a random mirror and photometric noise. Real tables, fridges
+    and clutter inside a box are what pasted sprites never show the box path.
+    Item: ``frame`` h x w x 3 uint8, ``mask`` h x w bool (the instance), ``box`` (x, y, w, h) in the
+    crop. Crops differ in size, so they are not batched. The index seeds everything (which instance,
+    jitter, mirror), so any index is a fresh draw.
+    """
+
+    def __init__(self, crop_side: int, seed: int = 0, min_px: int = 500, jitter: float = 0.07,
+                 root: Path | None = None) -> None:
+        if crop_side < 32 or min_px < 1 or jitter < 0:
+            raise ValueError(f"need crop_side >= 32, min_px >= 1, jitter >= 0; got {crop_side}, {min_px}, {jitter}")
+        self.coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
+        with open(self.coco / "objects.json", encoding="utf-8") as f:
+            objects = json.load(f)
+        self.targets = [(image_id, o["id"]) for image_id, entry in sorted(objects.items())
+                        for o in entry["objects"] if o["visible_px"] >= min_px]
+        if not self.targets:
+            raise ValueError(f"no COCO instance in {self.coco} has >= {min_px} visible pixels")
+        self.crop_side, self.seed, self.jitter = crop_side, seed, jitter
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, index])
+        image_id, label = self.targets[int(rng.integers(len(self.targets)))]
+        rgb = _read_rgb(self.coco / "JPEGImages" / image_id / "00000.jpg")
+        mask = read_labels(self.coco / "Annotations" / image_id / "00000.png") == label
+        height, width = mask.shape
+        ys, xs = np.nonzero(mask)
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0
+        dx0, dy0, dx1, dy1 = rng.normal(0, self.jitter, 4) * [x1 - x0, y1 - y0, x1 - x0, y1 - y0]
+        x0, x1 = np.clip([x0 + dx0, x1 + dx1], 0, width)
+        y0, y1 = np.clip([y0 + dy0, y1 + dy1], 0, height)
+        box = (float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0)))
+        crop = BoxCrop.around(height, width, box, self.crop_side)
+        frame = crop.image(rgb)
+        crop_mask = crop.image(mask.astype(np.uint8) * 255) >= 128
+        bx, by, bw, bh = crop.box(box)
+        if rng.random() < 0.5:
+            frame, crop_mask, bx = frame[:, ::-1], crop_mask[:, ::-1], frame.shape[1] - bx - bw
+        frame = photometric(rng, frame[None].astype(np.float32))[0]
+        return {"frame": frame, "mask": np.ascontiguousarray(crop_mask), "box": (bx, by, bw, bh)}
 
 
 # ----------------------------------------------------------------------------------------------------------
