@@ -144,3 +144,31 @@ def test_real_box_loss_trains_the_box_path(model):
     assert torch.isfinite(loss) and loss > 0
     loss.backward()
     assert model.box_embed.grad is not None and model.box_embed.grad.abs().sum() > 0
+
+
+def test_decoder_computes_frame_maps_once_with_the_same_result(model):
+    """The decoder's fusions take the frame's share of each convolution once for all objects; the
+    result must equal the plain form that repeats the frame maps per object (written out here)."""
+    from vos_ros.core.model import flat_objects
+
+    model.eval()
+    dec, cfg = model.decoder, model.cfg
+    B, K, H, W = 2, 3, 64, 96
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        feats = model.encode_frame(torch.rand(B, 3, H, W, generator=g) * 255)
+        readout16 = torch.randn(B, K, cfg.value_dim, H // 16, W // 16, generator=g)
+        readout8 = torch.randn(B, K, cfg.fine_value_dim, H // 8, W // 8, generator=g)
+        queries = torch.randn(B, K, cfg.queries_per_object, cfg.query_dim, generator=g)
+        logits, presence = dec(feats, readout16, readout8, queries)
+
+        rep = lambda t: t.repeat_interleave(K, 0)  # noqa: E731
+        up = lambda t, f: torch.nn.functional.interpolate(t, size=f.shape[-2:], mode="bilinear")  # noqa: E731
+        x16 = dec.fuse16(torch.cat([flat_objects(readout16), rep(dec.frame16(feats.f16))], 1))
+        x8 = dec.fuse8(torch.cat([up(x16, feats.f8), rep(dec.skip8(feats.f8)), flat_objects(readout8)], 1))
+        emb = dec.fuse4(torch.cat([up(x8, feats.f4), rep(dec.skip4(feats.f4))], 1))
+        q = flat_objects(queries).mean(1)
+        ref = dec.mask_bias(emb)[:, 0] + torch.einsum("be,behw->bhw", dec.kernel(q), emb) / emb.shape[1] ** 0.5
+        ref_presence = dec.presence(torch.cat([q, x16.amax((2, 3))], 1))[:, 0]
+    assert torch.allclose(logits, ref.view(B, K, *ref.shape[-2:]), atol=1e-4)
+    assert torch.allclose(presence, ref_presence.view(B, K), atol=1e-4)

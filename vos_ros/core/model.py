@@ -68,6 +68,40 @@ def conv_block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.GroupNorm(min(8, cout // 4), cout), nn.ReLU(True))
 
 
+def objects_and_frame_conv(conv: nn.Conv2d, parts: list[tuple[torch.Tensor, bool]], num_objects: int
+                           ) -> torch.Tensor:
+    """``conv`` over the channel concatenation of ``parts``, without repeating frame maps per object.
+
+    parts: (maps, shared) in channel order; per-object maps are BK x C x H x W, shared ones (the
+    frame's, the same for every object) B x C x H x W. A convolution is linear in its input channels,
+    so each part is convolved with its slice of the weights and the shared results are broadcast:
+    the same output as repeating the frame maps K times, at one frame's cost. -> BK x Cout x H x W.
+    """
+    out, shared, start = None, None, 0
+    for maps, is_shared in parts:
+        weight = conv.weight[:, start:start + maps.shape[1]]
+        start += maps.shape[1]
+        y = F.conv2d(maps, weight, None, conv.stride, conv.padding)
+        if is_shared:
+            shared = y if shared is None else shared + y
+        else:
+            out = y if out is None else out + y
+    if start != conv.in_channels:
+        raise ValueError(f"parts have {start} channels, the convolution takes {conv.in_channels}")
+    if conv.bias is not None:
+        out = out + conv.bias[:, None, None]
+    if shared is not None:
+        out = (out.unflatten(0, (-1, num_objects)) + shared[:, None]).flatten(0, 1)
+    return out
+
+
+def conv_block_over(block: nn.Sequential, parts: list[tuple[torch.Tensor, bool]], num_objects: int
+                    ) -> torch.Tensor:
+    """A ``conv_block`` (conv, norm, ReLU) applied like ``objects_and_frame_conv``."""
+    conv, norm, act = block
+    return act(norm(objects_and_frame_conv(conv, parts, num_objects)))
+
+
 class ResBlock(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
@@ -312,13 +346,16 @@ class Decoder(nn.Module):
                 queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> mask logits B x K x H/4 x W/4, presence logits B x K."""
         B, K = readout16.shape[:2]
-        rep = lambda t: t.repeat_interleave(K, 0)  # noqa: E731 - frame features shared by all objects
-        x16 = self.fuse16(torch.cat([flat_objects(readout16), rep(self.frame16(feats.f16))], 1))
+        # Each fusion convolves [per-object maps, frame maps]; the frame maps are the same for every
+        # object, so their share of the convolution is computed once (see objects_and_frame_conv).
+        x16 = conv_block_over(self.fuse16[0], [(flat_objects(readout16), False), (self.frame16(feats.f16), True)], K)
+        x16 = self.fuse16[1](x16)
         x8 = F.interpolate(x16, size=feats.f8.shape[-2:], mode="bilinear", align_corners=False)
-        x8 = self.fuse8(torch.cat([x8, rep(self.skip8(feats.f8)), flat_objects(readout8)], 1))
+        x8 = conv_block_over(self.fuse8, [(x8, False), (self.skip8(feats.f8), True),
+                                          (flat_objects(readout8), False)], K)
         x4 = F.interpolate(x8, size=feats.f4.shape[-2:], mode="bilinear", align_corners=False)
-        emb = self.fuse4(torch.cat([x4, rep(self.skip4(feats.f4))], 1))            # BK x E x H/4 x W/4
-        logits = self.mask_bias(emb)[:, 0]
+        emb = self.fuse4[1](conv_block_over(self.fuse4[0], [(x4, False), (self.skip4(feats.f4), True)], K))
+        logits = self.mask_bias(emb)[:, 0]                                         # BK x H/4 x W/4
         q = flat_objects(queries).mean(1)                                          # BK x D
         if self.cfg.use_queries:
             logits = logits + torch.einsum("be,behw->bhw", self.kernel(q), emb) / math.sqrt(emb.shape[1])
