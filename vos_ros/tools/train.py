@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt")
+    p.add_argument("--new-stage", action="store_true",
+                   help="with --resume: a new learning-rate schedule (warm-up, cosine at --lr) to --steps")
     p.add_argument("--export", default="", help="write the shipped-weights file here at the end")
     p.add_argument("--ablate", choices=["", "time_bias", "fine", "queries"], default="",
                    help="train without one component (for the ablation table)")
@@ -212,18 +214,26 @@ def run(args: argparse.Namespace) -> int:
     model = VOSModel(ablated_config(args.ablate)).to(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    warmup = max(1, min(200, args.steps // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / args.steps))))
-    step = 0
+    step, ckpt = 0, None
     if args.resume and (run_dir / "last.pt").is_file():
         ckpt = torch.load(run_dir / "last.pt", map_location=args.device, weights_only=False)
         model.load_trainable_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
-        sched.load_state_dict(ckpt["sched"])
         step = ckpt["step"]
         torch.set_rng_state(ckpt["rng"])
         print(f"resumed {run_dir / 'last.pt'} at step {step}")
+    # Learning rate: warm-up then cosine to 0 at --steps, over the whole run, or with --new-stage over
+    # the steps from the resumed one on (a fine-tuning stage at --lr; optimizer moments are kept).
+    stage_start = step if args.new_stage else (ckpt or {}).get("stage_start", 0)
+    if args.new_stage:
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] = args.lr
+    length = max(1, args.steps - stage_start)
+    warmup = max(1, min(200, length // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / length))))
+    if ckpt is not None and not args.new_stage:
+        sched.load_state_dict(ckpt["sched"])
     (run_dir / "args.json").write_text(json.dumps(vars(args), indent=1))
 
     def loader(davis_ratio: float, start: int):
@@ -265,8 +275,8 @@ def run(args: argparse.Namespace) -> int:
         if step % args.save_every == 0 or step == args.steps:
             log.flush()
             torch.save({"model": model.trainable_state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "rng": torch.get_rng_state(),
-                        "model_config": model.cfg.to_dict()}, run_dir / "last.tmp")
+                        "sched": sched.state_dict(), "step": step, "stage_start": stage_start,
+                        "rng": torch.get_rng_state(), "model_config": model.cfg.to_dict()}, run_dir / "last.tmp")
             (run_dir / "last.tmp").replace(run_dir / "last.pt")
             export_weights(model, run_dir / "weights.pt", {"step": step, "args": vars(args)})
     bar.close()
