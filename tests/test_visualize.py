@@ -66,12 +66,17 @@ def test_overlay_rejects_mismatched_inputs(photo: np.ndarray) -> None:
 
 def test_contact_sheet_layout(photo: np.ndarray) -> None:
     frames = [photo, photo[:, ::-1].copy(), photo[::-1].copy(), photo, photo]
+    strip = visualize.CAPTION_HEIGHT
     sheet = visualize.contact_sheet(frames, columns=2, tile_width=100, captions=list("abcde"))
-    assert sheet.shape == (3 * 100, 2 * 100, 3)
-    assert (sheet[200:, 100:] == 255).all()  # the unused sixth tile stays white
-    # tile 2 (row 1, col 0) is the upside-down photo: its bottom (away from the caption) matches
+    assert sheet.shape == (3 * (100 + strip), 2 * 100, 3)
+    assert (sheet[2 * (100 + strip):, 100:] == 255).all()  # the unused sixth cell stays white
+    # Captions are written in the strip above each tile and leave the tile itself untouched.
     small = visualize.contact_sheet([frames[2]], columns=1, tile_width=100)
-    np.testing.assert_array_equal(sheet[150:200, 0:100], small[50:100])
+    assert small.shape == (100, 100, 3)
+    row1 = 100 + strip
+    np.testing.assert_array_equal(sheet[row1 + strip:row1 + strip + 100, 0:100], small)
+    caption = sheet[row1:row1 + strip, 0:100]
+    assert (caption < 128).any() and (caption == 255).mean() > 0.7  # dark text on white
     with pytest.raises(ValueError, match="2 captions for 5 frames"):
         visualize.contact_sheet(frames, captions=["a", "b"])
     with pytest.raises(ValueError, match="at least one frame"):

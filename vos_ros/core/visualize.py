@@ -69,27 +69,35 @@ def draw_overlay(
     return out
 
 
+CAPTION_HEIGHT = 26  # px: the white strip above each tile that holds its caption
+
+
 def contact_sheet(
     frames: Sequence[np.ndarray],
     columns: int = 4,
     tile_width: int = 320,
     captions: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Grid of RGB thumbnails (all scaled to ``tile_width``), each with an optional caption."""
+    """Grid of RGB thumbnails (all scaled to ``tile_width``), each with an optional caption written
+    in a strip above it, so that no caption hides a mask."""
     if not frames:
         raise ValueError("contact sheet needs at least one frame")
     if captions is not None and len(captions) != len(frames):
         raise ValueError(f"{len(captions)} captions for {len(frames)} frames")
     h0, w0 = frames[0].shape[:2]
     tile_h = max(1, round(h0 * tile_width / w0))
+    strip = CAPTION_HEIGHT if captions is not None else 0
+    cell_h = strip + tile_h
     rows = -(-len(frames) // columns)
-    sheet = np.full((rows * tile_h, columns * tile_width, 3), 255, np.uint8)
+    sheet = np.full((rows * cell_h, columns * tile_width, 3), 255, np.uint8)
     for k, frame in enumerate(frames):
-        tile = cv2.resize(frame, (tile_width, tile_h), interpolation=cv2.INTER_AREA)
-        if captions is not None:
-            _text(tile, captions[k], (6, 20), (255, 255, 255), 0.5)
         r, c = divmod(k, columns)
-        sheet[r * tile_h:(r + 1) * tile_h, c * tile_width:(c + 1) * tile_width] = tile
+        top, left = r * cell_h, c * tile_width
+        sheet[top + strip:top + cell_h, left:left + tile_width] = cv2.resize(frame, (tile_width, tile_h),
+                                                                             interpolation=cv2.INTER_AREA)
+        if captions is not None:
+            cell = sheet[top:top + strip, left:left + tile_width]
+            cv2.putText(cell, captions[k], (6, strip - 8), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return sheet
 
 
