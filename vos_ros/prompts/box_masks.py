@@ -55,13 +55,14 @@ def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iteration
     return masks
 
 
-def tracker_segmenter() -> Segmenter | None:
-    """The tracker's box path with the configured weights; None when no checkpoint is available."""
+def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
+    """The tracker's box path with the configured weights (or ``checkpoint``); None when no checkpoint
+    is available."""
     try:
         from vos_ros.core.config import TrackerConfig
         from vos_ros.core.session import load_model, segment_boxes
 
-        config = TrackerConfig.load()
+        config = TrackerConfig.load(**({"model__checkpoint": checkpoint} if checkpoint else {}))
         model = load_model(config.model)
     except (ImportError, FileNotFoundError) as err:
         log.warning("tracker box path unavailable (%s): box masks come from GrabCut", err)
@@ -79,13 +80,14 @@ def tracker_segmenter() -> Segmenter | None:
 SEGMENTERS = ("auto", "tracker", "grabcut")
 
 
-def make_segmenter(kind: str = "auto") -> Segmenter:
-    """``auto``: the tracker's box path when available, else GrabCut."""
+def make_segmenter(kind: str = "auto", checkpoint: str = "") -> Segmenter:
+    """``auto``: the tracker's box path when available, else GrabCut. ``checkpoint``: other weights for
+    the box path than the configured ones."""
     if kind not in SEGMENTERS:
         raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {kind!r}")
     if kind == "grabcut":
         return grabcut_masks
-    segment = tracker_segmenter()
+    segment = tracker_segmenter(checkpoint)
     if segment is None:
         if kind == "tracker":
             raise RuntimeError("segmenter 'tracker' requested but the tracker's weights are not available")

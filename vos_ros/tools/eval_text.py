@@ -243,6 +243,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $VOS_ROS_DATA "
                         "or ../shared/data from the repo root)")
     parser.add_argument("--datasets", nargs="+", choices=("ycb", "coco"), default=["ycb", "coco"])
+    parser.add_argument("--checkpoint", default="", help="tracker weights for the box path (default: configured)")
     parser.add_argument("--segmenter", choices=("auto", "tracker", "grabcut"), default="auto",
                         help="box -> mask step: the tracker's box path (auto: when its weights exist) or GrabCut")
     parser.add_argument("--no-depth", action="store_true", help="ground YCB frames without their depth")
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         found = build(folder)
         queries += found[: args.limit] if args.limit > 0 else found
-    grounder = Grounder(segment=make_segmenter(args.segmenter), detector_tta=args.detector_tta)
+    grounder = Grounder(segment=make_segmenter(args.segmenter, args.checkpoint), detector_tta=args.detector_tta)
     rows = []
     for query in tqdm(queries, desc="grounding", unit="query"):
         image = np.asarray(Image.open(query.image).convert("RGB"))
@@ -320,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"summary": summary, "reliability": reliability, "detector_recall": recall,
-                                         "segmenter": args.segmenter, "detector_tta": args.detector_tta,
+                                         "segmenter": args.segmenter, "checkpoint": args.checkpoint,
+                                         "detector_tta": args.detector_tta,
                                          "depth": not args.no_depth, "queries": rows}, indent=1))
     return 0
