@@ -13,7 +13,7 @@ from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.eval_boxes import jittered, summarise
 
 REPO = Path(__file__).resolve().parents[1]
-COCO = data_root() / "coco_subset"
+COCO, TRAIN = data_root() / "coco_subset", data_root() / "train_extra"
 
 
 def test_jitter_moves_sides_and_stays_in_the_image() -> None:
@@ -26,22 +26,25 @@ def test_jitter_moves_sides_and_stays_in_the_image() -> None:
 
 
 def test_summary_bins_by_box_size() -> None:
-    rows = [{"box_share": 0.01, "mask": 0.9, "box": 0.4}, {"box_share": 0.5, "mask": 0.3, "box": 0.7}]
-    s = summarise(rows)
+    rows = [{"box_share": 0.01, "mask@0.3": 0.9, "box": 0.4}, {"box_share": 0.5, "mask@0.3": 0.3, "box": 0.7}]
+    s = summarise(rows, "mask@0.3")
     assert s["all"]["instances"] == 2 and s["all"]["mask_iou"] == pytest.approx(0.6)
     assert s["all"]["mask_success"] == 0.5 and s["box >= 30 %"]["box_success"] == 1.0
     assert "box 5-30 %" not in s
 
 
-@pytest.mark.skipif(not COCO.is_dir(), reason=f"shared data not found at {data_root()}")
-def test_a_short_run_beats_the_filled_box(tmp_path: Path) -> None:
+@pytest.mark.skipif(not (COCO.is_dir() and TRAIN.is_dir()), reason=f"shared data not found at {data_root()}")
+@pytest.mark.parametrize("which", ["val", "tuning"])
+def test_a_short_run_beats_the_filled_box(tmp_path: Path, which: str) -> None:
     out = tmp_path / "boxes.json"
-    proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "eval", "boxes", "--limit", "6",
-                           "--json", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "eval", "boxes", "--set", which,
+                           "--limit", "6", "--thresholds", "0.3,0.5", "--json", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "mask IoU" in proc.stdout
     result = json.loads(out.read_text())
-    summary = result["summary"]["all"]
+    assert set(result["summary"]) == {"0.3", "0.5"}
+    summary = result["summary"]["0.3"]["all"]
     assert summary["instances"] == len(result["instances"]) > 5
     assert summary["mask_iou"] > summary["box_iou"]  # the box path refines the box, it does not copy it
 

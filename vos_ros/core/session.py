@@ -409,19 +409,18 @@ class BoxCrop:
 
 
 @torch.inference_mode()
-def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
-                  threshold: float) -> list[np.ndarray]:
-    """Stateless box -> mask with the tracker's box path. -> one H x W bool mask per box.
+def box_probabilities(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int
+                      ) -> list[np.ndarray]:
+    """Stateless box -> object probability with the tracker's box path. -> one H x W float32 per box.
 
     Each box is segmented in its own context crop (``BoxCrop``) scaled to ``crop_side`` short side, so
     a 40-pixel cup and a table filling the image both reach the network at the scale of its training
-    clips; the mask stays inside its box (a prior, refined but not exceeded). ``crop_side`` and
-    ``threshold``: ``model.box_crop_side`` and ``model.box_threshold`` of the tracker's config.
+    clips; the probability is zero outside the box (a prior, refined but not exceeded).
     """
     check_frame(frame)
     device = next(model.parameters()).device
     height, width = frame.shape[:2]
-    masks = []
+    out = []
     for box in boxes:
         crop = BoxCrop.around(height, width, box, crop_side)
         geometry = FrameGeometry.for_frame(crop.size[1], crop.size[0], 0)
@@ -429,8 +428,19 @@ def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, c
         rect = geometry.boxes_to_stride4([crop.box(box)], device)
         logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
         probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])[0].cpu().numpy()
-        masks.append(crop.paste(probs, height, width) > threshold)
-    return masks
+        out.append(crop.paste(probs, height, width))
+    return out
 
 
-__all__ = ["Session", "BoxCrop", "load_model", "load_checkpoint", "segment_boxes", "TrackState", "Prompt"]
+def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
+                  threshold: float) -> list[np.ndarray]:
+    """Box -> mask: ``box_probabilities`` above ``threshold``. -> one H x W bool mask per box.
+
+    ``crop_side`` and ``threshold``: ``model.box_crop_side`` and ``model.box_threshold`` of the
+    tracker's config.
+    """
+    return [p > threshold for p in box_probabilities(model, frame, boxes, crop_side=crop_side)]
+
+
+__all__ = ["Session", "BoxCrop", "box_probabilities", "load_model", "load_checkpoint", "segment_boxes", "TrackState",
+           "Prompt"]

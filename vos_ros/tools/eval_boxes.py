@@ -1,16 +1,23 @@
-"""Box-prompt benchmark: masks from boxes on the COCO val images (coco_subset), against their masks.
+"""Box-prompt benchmark: masks from boxes against the instances' own masks.
 
-Every non-crowd instance over RECALL_MIN_AREA px^2 is given to the tracker's box path
-(``segment_boxes`` with the config's ``model.box_crop_side`` and ``model.box_threshold``) by its COCO
-box, optionally moved like a detector's box (``--jitter``: each side by N(0, jitter) of the box size,
-seeded). Reported: mean mask IoU and the share with IoU >= 0.5, overall and by box size (share of the
-image), and the same for the filled box itself as the mask, the floor a box path has to beat.
+Sets (``--set``):
+- ``val``: every non-crowd instance over RECALL_MIN_AREA px^2 of the COCO val images in
+  ``coco_subset`` (never trained on), given by its COCO box;
+- ``tuning``: the instances with over RECALL_MIN_AREA visible pixels of the coco_train2017 images
+  kept out of the box-crop training (train_data.BOX_TUNING_IMAGES), given by their mask's box; the
+  box path's run-time settings are chosen here, not on ``val``.
+Each box goes through the tracker's box path (``box_probabilities`` with the config's
+``model.box_crop_side``), optionally moved like a detector's box (``--jitter``: each side by
+N(0, jitter) of the box size, seeded), and is cut at ``model.box_threshold`` or at each of
+``--thresholds``. Reported: mean mask IoU and the share with IoU >= 0.5, overall and by box size
+(share of the image), and the same for the filled box itself, the floor a box path has to beat.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +25,59 @@ from PIL import Image
 from tqdm import tqdm
 
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
-from vos_ros.tools.davis_io import data_root
+from vos_ros.core.types import Box, mask_box
+from vos_ros.tools.davis_io import data_root, read_labels
 from vos_ros.tools.eval_text import RECALL_MIN_AREA, _coco, iou
 
 SIZE_BINS = ((0.0, 0.05, "box < 5 % of the image"), (0.05, 0.3, "box 5-30 %"), (0.3, 1.01, "box >= 30 %"))
+SETS = ("val", "tuning")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", choices=SETS, default="val", help="COCO val (benchmark) or the tuning images")
     parser.add_argument("--data", type=Path, default=None, help="shared data folder (default ../shared/data)")
     parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter file")
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
+    parser.add_argument("--thresholds", default="", help="comma-separated probability cuts to compare "
+                        "(default: the config's model.box_threshold)")
     parser.add_argument("--jitter", type=float, default=0.0, help="detector-like box noise (share of box size)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
-    parser.add_argument("--json", type=Path, default=None, help="write the summary and per-instance IoUs")
+    parser.add_argument("--json", type=Path, default=None, help="write the summaries and per-instance IoUs")
 
 
-def jittered(box: tuple[float, float, float, float], rng: np.random.Generator, jitter: float, height: int,
-             width: int) -> tuple[float, float, float, float]:
+Instance = tuple[str, Box, np.ndarray]  # id, x-y-w-h box, H x W bool mask
+
+
+def val_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
+    """COCO val images of coco_subset with their instances over RECALL_MIN_AREA (COCO boxes)."""
+    root = data / "coco_subset"
+    coco = _coco(root)
+    for image_id in sorted(coco.getImgIds()):
+        info = coco.loadImgs(image_id)[0]
+        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+                if not a.get("iscrowd", 0) and a["area"] > RECALL_MIN_AREA]
+        rgb = np.array(Image.open(root / "val2017" / info["file_name"]).convert("RGB"))
+        yield rgb, [(str(a["id"]), tuple(a["bbox"]), coco.annToMask(a).astype(bool)) for a in anns]
+
+
+def tuning_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
+    """The box-tuning coco_train2017 images with their instances over RECALL_MIN_AREA visible pixels."""
+    from vos_ros.tools.train_data import COCO_DIR, box_tuning_images
+
+    root = data / COCO_DIR
+    for image_id in box_tuning_images(data):
+        rgb = np.array(Image.open(root / "JPEGImages" / image_id / "00000.jpg").convert("RGB"))
+        labels = read_labels(root / "Annotations" / image_id / "00000.png")
+        found = []
+        for label in np.unique(labels[labels > 0]):
+            mask = labels == label
+            if mask.sum() > RECALL_MIN_AREA:
+                found.append((f"{image_id}_{label}", mask_box(mask), mask))
+        yield rgb, found
+
+
+def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, width: int) -> Box:
     """An x, y, w, h box with each side moved by N(0, jitter) of its size, kept inside the image."""
     x, y, w, h = box
     if jitter <= 0:
@@ -46,61 +88,57 @@ def jittered(box: tuple[float, float, float, float], rng: np.random.Generator, j
     return float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0))
 
 
-def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """Per size bin: instances, and mean IoU and share with IoU >= 0.5 of the masks and of the boxes."""
+def summarise(rows: list[dict], key: str = "mask") -> dict[str, dict[str, float]]:
+    """Per size bin: instances, and mean IoU and share with IoU >= 0.5 of ``key`` and of the boxes."""
     out = {}
     for lo, hi, name in ((0.0, 1.01, "all"), *SIZE_BINS):
         sel = [r for r in rows if lo <= r["box_share"] < hi]
         if not sel:
             continue
         out[name] = {"instances": len(sel)}
-        for kind in ("mask", "box"):
-            values = np.array([r[kind] for r in sel])
+        for kind, field in (("mask", key), ("box", "box")):
+            values = np.array([r[field] for r in sel])
             out[name][f"{kind}_iou"] = float(values.mean())
             out[name][f"{kind}_success"] = float((values >= 0.5).mean())
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from vos_ros.core.session import load_model, segment_boxes  # torch is imported only when segmenting
+    from vos_ros.core.session import box_probabilities, load_model  # torch is imported only when segmenting
 
-    root = (args.data or data_root()) / "coco_subset"
-    if not root.is_dir():
-        print(f"error: {root} not found (set --data or VOS_ROS_DATA)", file=sys.stderr)
+    data = args.data or data_root()
+    needed = data / ("coco_subset" if args.set == "val" else "train_extra")
+    if not needed.is_dir():
+        print(f"error: {needed} not found (set --data or VOS_ROS_DATA)", file=sys.stderr)
         return 2
     config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
+    thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else [config.model.box_threshold]
     model = load_model(config.model)
-    coco = _coco(root)
+    images = val_images(data) if args.set == "val" else tuning_images(data)
     rng = np.random.default_rng(args.seed)
-    ids = sorted(coco.getImgIds())
     rows = []
-    for image_id in tqdm(ids[: args.limit] if args.limit > 0 else ids, desc="eval boxes", unit="image"):
-        info = coco.loadImgs(image_id)[0]
-        anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))
-                if not a.get("iscrowd", 0) and a["area"] > RECALL_MIN_AREA]
-        if not anns:
-            continue
-        rgb = np.array(Image.open(root / "val2017" / info["file_name"]).convert("RGB"))
+    for k, (rgb, instances) in enumerate(tqdm(images, desc=f"eval boxes ({args.set})", unit="image")):
+        if args.limit > 0 and k >= args.limit:
+            break
         height, width = rgb.shape[:2]
-        boxes = [jittered(tuple(a["bbox"]), rng, args.jitter, height, width) for a in anns]
-        masks = segment_boxes(model, rgb, boxes, crop_side=config.model.box_crop_side,
-                              threshold=config.model.box_threshold)
-        for ann, box, mask in zip(anns, boxes, masks, strict=True):
-            gt = coco.annToMask(ann).astype(bool)
+        boxes = [jittered(box, rng, args.jitter, height, width) for _, box, _ in instances]
+        probs = box_probabilities(model, rgb, boxes, crop_side=config.model.box_crop_side)
+        for (name, _, gt), box, p in zip(instances, boxes, probs, strict=True):
             x, y, w, h = (int(round(v)) for v in box)
             filled = np.zeros_like(gt)
             filled[y:y + h, x:x + w] = True
-            rows.append({"ann": ann["id"], "box_share": w * h / (height * width), "mask": iou(mask, gt),
-                         "box": iou(filled, gt)})
-    summary = summarise(rows)
-    print(f"{'instances':24s} {'n':>5s} {'mask IoU':>9s} {'IoU>=0.5':>9s} {'box IoU':>8s} {'IoU>=0.5':>9s}")
-    for name, s in summary.items():
-        print(f"{name:24s} {s['instances']:5d} {s['mask_iou']:9.3f} {s['mask_success']:9.3f} "
-              f"{s['box_iou']:8.3f} {s['box_success']:9.3f}")
+            rows.append({"instance": name, "box_share": w * h / (height * width), "box": iou(filled, gt),
+                         **{f"mask@{t:g}": iou(p > t, gt) for t in thresholds}})
+    summaries = {f"{t:g}": summarise(rows, f"mask@{t:g}") for t in thresholds}
+    print(f"{'threshold':9s} {'instances':24s} {'n':>5s} {'mask IoU':>9s} {'IoU>=0.5':>9s} "
+          f"{'box IoU':>8s} {'IoU>=0.5':>9s}")
+    for t, summary in summaries.items():
+        for name, s in summary.items():
+            print(f"{t:9s} {name:24s} {s['instances']:5d} {s['mask_iou']:9.3f} {s['mask_success']:9.3f} "
+                  f"{s['box_iou']:8.3f} {s['box_success']:9.3f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "jitter": args.jitter,
+        args.json.write_text(json.dumps({"set": args.set, "summary": summaries, "jitter": args.jitter,
                                          "checkpoint": config.model.checkpoint,
-                                         "crop_side": config.model.box_crop_side,
-                                         "threshold": config.model.box_threshold, "instances": rows}, indent=1))
+                                         "crop_side": config.model.box_crop_side, "instances": rows}, indent=1))
     return 0

@@ -547,13 +547,25 @@ class DavisClips(_ClipDataset):
 # ----------------------------------------------------------------------------------------------------------
 # Box prompts on real scenes
 
+# The first images (sorted ids) of coco_train2017 are never cut into box crops: the box path's run-time
+# settings (model.box_crop_side, model.box_threshold) are chosen on them (`vos-ros eval boxes --set
+# tuning`), which the COCO val images of the benchmark must not be used for.
+BOX_TUNING_IMAGES = 90
+
+
+def box_tuning_images(root: Path | None = None) -> list[str]:
+    """Ids of the coco_train2017 images kept out of CocoBoxCrops for choosing the box settings."""
+    coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
+    with open(coco / "objects.json", encoding="utf-8") as f:
+        return sorted(json.load(f))[:BOX_TUNING_IMAGES]
+
 
 class CocoBoxCrops(Dataset):
     """Box prompts on real COCO train images, cut the way ``segment_boxes`` cuts them at run time.
 
-    An item is one instance with >= ``min_px`` visible pixels: the box of its mask moved like a
-    detector's (each side by N(0, ``jitter``) of the box's size), the context crop around it
-    (``BoxCrop``, scaled to ``crop_side``), a random mirror and photometric noise. Real tables, fridges
+    An item is one instance with >= ``min_px`` visible pixels outside the box-tuning images: the box of
+    its mask moved like a detector's (each side by N(0, ``jitter``) of the box's size), the context
+    crop around it (``BoxCrop``, scaled to ``crop_side``), a random mirror and photometric noise. Real tables, fridges
     and clutter inside a box are what pasted sprites never show the box path.
     Item: ``frame`` h x w x 3 uint8, ``mask`` h x w bool (the instance), ``box`` (x, y, w, h) in the
     crop. Crops differ in size, so they are not batched. The index seeds everything (which instance,
@@ -567,7 +579,8 @@ class CocoBoxCrops(Dataset):
         self.coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
         with open(self.coco / "objects.json", encoding="utf-8") as f:
             objects = json.load(f)
-        self.targets = [(image_id, o["id"]) for image_id, entry in sorted(objects.items())
+        tuning = set(box_tuning_images(root))
+        self.targets = [(image_id, o["id"]) for image_id, entry in sorted(objects.items()) if image_id not in tuning
                         for o in entry["objects"] if o["visible_px"] >= min_px]
         if not self.targets:
             raise ValueError(f"no COCO instance in {self.coco} has >= {min_px} visible pixels")
