@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.eval_boxes import jittered, summarise
@@ -38,7 +39,8 @@ def test_summary_bins_by_box_size() -> None:
 def test_a_short_run_beats_the_filled_box(tmp_path: Path, which: str) -> None:
     out = tmp_path / "boxes.json"
     proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "eval", "boxes", "--set", which,
-                           "--limit", "6", "--thresholds", "0.3,0.5", "--json", str(out)],
+                           "--limit", "6", "--thresholds", "0.3,0.5", "--json", str(out),
+                           "--sheet", str(tmp_path / "worst.png")],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "mask IoU" in proc.stdout
@@ -47,6 +49,8 @@ def test_a_short_run_beats_the_filled_box(tmp_path: Path, which: str) -> None:
     summary = result["summary"]["0.3"]["all"]
     assert summary["instances"] == len(result["instances"]) > 5
     assert summary["mask_iou"] > summary["box_iou"]  # the box path refines the box, it does not copy it
+    sheet = np.asarray(Image.open(tmp_path / "worst.png"))
+    assert sheet.shape[1] == 4 * 200 and sheet.shape[0] >= 150
 
 
 def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="first N images only (0 = all)")
     parser.add_argument("--json", type=Path, default=None, help="write the summaries and per-instance IoUs")
+    parser.add_argument("--sheet", type=Path, default=None,
+                        help="write a PNG of the 16 instances with the lowest IoU (first threshold)")
 
 
 Instance = tuple[str, Box, np.ndarray]  # id, x-y-w-h box, H x W bool mask
@@ -88,6 +90,30 @@ def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, wid
     return float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0))
 
 
+TILE = (200, 150)  # w, h of a contact-sheet tile
+
+
+def instance_tile(rgb: np.ndarray, box: Box, gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The box's context crop, letterboxed into TILE: mask tinted green, truth outlined white, box red."""
+    import cv2
+
+    from vos_ros.core.session import BoxCrop
+
+    view = rgb.copy()
+    view[mask] = (0.5 * view[mask] + [0, 110, 0]).astype(np.uint8)
+    contours, _ = cv2.findContours(gt.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(view, contours, -1, (255, 255, 255), 2)
+    x, y, w, h = (int(round(v)) for v in box)
+    cv2.rectangle(view, (x, y), (x + w, y + h), (255, 0, 0), 2)
+    crop = BoxCrop.around(*rgb.shape[:2], box, crop_side=TILE[1])
+    window = view[crop.y0:crop.y1, crop.x0:crop.x1]
+    scale = min(TILE[0] / window.shape[1], TILE[1] / window.shape[0])
+    size = (max(1, round(window.shape[1] * scale)), max(1, round(window.shape[0] * scale)))
+    tile = np.full((TILE[1], TILE[0], 3), 255, np.uint8)
+    tile[:size[1], :size[0]] = cv2.resize(window, size, interpolation=cv2.INTER_AREA)
+    return tile
+
+
 def summarise(rows: list[dict], key: str = "mask") -> dict[str, dict[str, float]]:
     """Per size bin: instances, and mean IoU and share with IoU >= 0.5 of ``key`` and of the boxes."""
     out = {}
@@ -116,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(config.model)
     images = val_images(data) if args.set == "val" else tuning_images(data)
     rng = np.random.default_rng(args.seed)
-    rows = []
+    rows, tiles = [], []
     for k, (rgb, instances) in enumerate(tqdm(images, desc=f"eval boxes ({args.set})", unit="image")):
         if args.limit > 0 and k >= args.limit:
             break
@@ -129,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
             filled[y:y + h, x:x + w] = True
             rows.append({"instance": name, "box_share": w * h / (height * width), "box": iou(filled, gt),
                          **{f"mask@{t:g}": iou(p > t, gt) for t in thresholds}})
+            if args.sheet:
+                tiles.append(instance_tile(rgb, box, gt, p > thresholds[0]))
     summaries = {f"{t:g}": summarise(rows, f"mask@{t:g}") for t in thresholds}
     print(f"{'threshold':9s} {'instances':24s} {'n':>5s} {'mask IoU':>9s} {'IoU>=0.5':>9s} "
           f"{'box IoU':>8s} {'IoU>=0.5':>9s}")
@@ -136,6 +164,16 @@ def run(args: argparse.Namespace) -> int:
         for name, s in summary.items():
             print(f"{t:9s} {name:24s} {s['instances']:5d} {s['mask_iou']:9.3f} {s['mask_success']:9.3f} "
                   f"{s['box_iou']:8.3f} {s['box_success']:9.3f}")
+    if args.sheet:
+        from vos_ros.core.visualize import contact_sheet
+
+        key = f"mask@{thresholds[0]:g}"
+        worst = sorted(range(len(rows)), key=lambda i: rows[i][key])[:16]
+        sheet = contact_sheet([tiles[i] for i in worst], columns=4, tile_width=TILE[0],
+                              captions=[f"IoU {rows[i][key]:.2f} (box {rows[i]['box']:.2f})" for i in worst])
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(sheet).save(args.sheet)
+        print(f"wrote {args.sheet}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"set": args.set, "summary": summaries, "jitter": args.jitter,
