@@ -27,7 +27,7 @@ from tqdm import tqdm
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
 from vos_ros.core.types import Box, mask_box
 from vos_ros.tools.davis_io import data_root, read_labels
-from vos_ros.tools.eval_text import RECALL_MIN_AREA, _coco, iou
+from vos_ros.tools.eval_text import RECALL_MIN_AREA, coco_annotations, iou
 
 SIZE_BINS = ((0.0, 0.05, "box < 5 % of the image"), (0.05, 0.3, "box 5-30 %"), (0.3, 1.01, "box >= 30 %"))
 SETS = ("val", "tuning")
@@ -54,7 +54,7 @@ Instance = tuple[str, Box, np.ndarray]  # id, x-y-w-h box, H x W bool mask
 def val_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
     """COCO val images of coco_subset with their instances over RECALL_MIN_AREA (COCO boxes)."""
     root = data / "coco_subset"
-    coco = _coco(root)
+    coco = coco_annotations(root)
     for image_id in sorted(coco.getImgIds()):
         info = coco.loadImgs(image_id)[0]
         anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))

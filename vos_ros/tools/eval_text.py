@@ -113,7 +113,7 @@ def ycb_queries(root: Path) -> list[Query]:
 
 
 def coco_queries(root: Path) -> list[Query]:
-    coco = _coco(root)
+    coco = coco_annotations(root)
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     out: list[Query] = []
     for k, image_id in enumerate(sorted(coco.getImgIds())):
@@ -139,7 +139,7 @@ def coco_queries(root: Path) -> list[Query]:
 _COCO_CACHE: dict[Path, object] = {}
 
 
-def _coco(root: Path):  # -> pycocotools COCO, loaded once per root
+def coco_annotations(root: Path):  # -> pycocotools COCO of coco_subset, loaded once per root
     if root not in _COCO_CACHE:
         import contextlib
         import io
@@ -158,7 +158,7 @@ def ground_truth(query: Query, coco_root: Path, shape: tuple[int, int]) -> np.nd
     if kind == "ycb":
         labels = np.asarray(Image.open(query.image[: -len("-color.png")] + "-label.png"))
         return np.isin(labels, [int(i) for i in ids.split(",")])
-    coco = _coco(coco_root)
+    coco = coco_annotations(coco_root)
     out = np.zeros(shape, bool)
     for ann in coco.loadAnns([int(i) for i in ids.split(",")]):
         out |= coco.annToMask(ann).astype(bool)
@@ -210,7 +210,7 @@ def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] =
     ``images`` images only when > 0)."""
     from vos_ros.prompts.detector import box_iou
 
-    coco = _coco(root)
+    coco = coco_annotations(root)
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
     found = {name: np.zeros(len(thresholds)) for name in (*detectors, "any")}
     total = 0
