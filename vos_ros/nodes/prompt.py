@@ -31,7 +31,7 @@ import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
@@ -40,6 +40,7 @@ from vos_ros.core.config import load_params
 from vos_ros.core.types import TrackState
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
+from vos_ros.nodes.run import ros_main
 from vos_ros.prompts.concepts import Concept, TrackView, new_objects
 from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
 from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
@@ -276,24 +277,15 @@ class PromptNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    executor = MultiThreadedExecutor(num_threads=4)
-    try:
+    with ros_main(args):
         node = PromptNode()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:  # noqa: BLE001 - SIGINT can invalidate the context mid-wait (RCLError): clean exit
-        if rclpy.ok():
-            raise
-    finally:
-        executor.shutdown()
-        if node is not None:
+        executor = MultiThreadedExecutor(num_threads=4)
+        try:
+            executor.add_node(node)
+            executor.spin()
+        finally:
+            executor.shutdown()
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
 
 
 if __name__ == "__main__":

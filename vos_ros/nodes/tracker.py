@@ -25,7 +25,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -39,6 +38,7 @@ from vos_ros.core.visualize import draw_overlay
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert, outputs
 from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, parameter_specs
+from vos_ros.nodes.run import ros_main
 from vos_ros.srv import AddObjects, RemoveObjects
 
 NODE_NAME = "vos_tracker"
@@ -429,27 +429,18 @@ class TrackerNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
+    with ros_main(args):
         node = TrackerNode()
-        if node.node_cfg.autostart:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: configure failed; the node stays unconfigured")
-            elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: activate failed; the node stays inactive")
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:  # noqa: BLE001 - SIGINT can invalidate the context mid-wait (RCLError): clean exit
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
+        try:
+            if node.node_cfg.autostart:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    node.get_logger().error("autostart: configure failed; the node stays unconfigured")
+                elif node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                    node.get_logger().error("autostart: activate failed; the node stays inactive")
+            rclpy.spin(node)
+        finally:
             node.release()
             node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
 
 
 if __name__ == "__main__":
