@@ -197,7 +197,9 @@ def test_bad_mix_and_missing_data(tmp_path, synthetic: td.SyntheticClips) -> Non
 
 def test_real_box_crops_are_cut_like_run_time_box_prompts() -> None:
     crops = td.CocoBoxCrops(crop_side=64, seed=0)
-    assert len(crops) > 1000  # instances with >= 500 visible px in the 320 images
+    assert len(crops) > 1000  # instances with >= 500 visible px in the 230 non-tuning images
+    tuning = set(td.box_tuning_images())
+    assert len(tuning) == td.BOX_TUNING_IMAGES and not tuning & {image for image, _ in crops.targets}
     for index in range(12):
         item = crops[index]
         frame, mask, (x, y, w, h) = item["frame"], item["mask"], item["box"]
