@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from vos_ros.tools.davis_io import data_root
-from vos_ros.tools.eval_boxes import jittered, summarise
+from vos_ros.tools.eval_boxes import summarise
+from vos_ros.tools.train_data import jittered
 
 REPO = Path(__file__).resolve().parents[1]
 COCO, TRAIN = data_root() / "coco_subset", data_root() / "train_extra"

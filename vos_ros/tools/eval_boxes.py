@@ -20,14 +20,17 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.session import BoxCrop
 from vos_ros.core.types import Box, mask_box
 from vos_ros.tools.davis_io import data_root, read_labels
 from vos_ros.tools.eval_text import RECALL_MIN_AREA, coco_annotations, iou
+from vos_ros.tools.train_data import COCO_DIR, box_tuning_images, jittered
 
 SIZE_BINS = ((0.0, 0.05, "box < 5 % of the image"), (0.05, 0.3, "box 5-30 %"), (0.3, 1.01, "box >= 30 %"))
 SETS = ("val", "tuning")
@@ -65,8 +68,6 @@ def val_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
 
 def tuning_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
     """The box-tuning coco_train2017 images with their instances over RECALL_MIN_AREA visible pixels."""
-    from vos_ros.tools.train_data import COCO_DIR, box_tuning_images
-
     root = data / COCO_DIR
     for image_id in box_tuning_images(data):
         rgb = np.array(Image.open(root / "JPEGImages" / image_id / "00000.jpg").convert("RGB"))
@@ -79,26 +80,11 @@ def tuning_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
         yield rgb, found
 
 
-def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, width: int) -> Box:
-    """An x, y, w, h box with each side moved by N(0, jitter) of its size, kept inside the image."""
-    x, y, w, h = box
-    if jitter <= 0:
-        return box
-    d = rng.normal(0, jitter, 4) * [w, h, w, h]
-    x0, x1 = np.clip([x + d[0], x + w + d[2]], 0, width)
-    y0, y1 = np.clip([y + d[1], y + h + d[3]], 0, height)
-    return float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0))
-
-
 TILE = (200, 150)  # w, h of a contact-sheet tile
 
 
 def instance_tile(rgb: np.ndarray, box: Box, gt: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The box's context crop, letterboxed into TILE: mask tinted green, truth outlined white, box red."""
-    import cv2
-
-    from vos_ros.core.session import BoxCrop
-
     view = rgb.copy()
     view[mask] = (0.5 * view[mask] + [0, 110, 0]).astype(np.uint8)
     contours, _ = cv2.findContours(gt.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

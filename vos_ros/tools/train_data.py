@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vos_ros.core.session import BoxCrop
+from vos_ros.core.types import Box
 from vos_ros.tools.davis_io import data_root, read_labels
 
 COCO_DIR = "train_extra/coco_train2017"
@@ -560,6 +561,17 @@ def box_tuning_images(root: Path | None = None) -> list[str]:
         return sorted(json.load(f))[:BOX_TUNING_IMAGES]
 
 
+def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, width: int) -> Box:
+    """An x, y, w, h box with each side moved by N(0, jitter) of its size, kept inside the image."""
+    x, y, w, h = box
+    if jitter <= 0:
+        return box
+    d = rng.normal(0, jitter, 4) * [w, h, w, h]
+    x0, x1 = np.clip([x + d[0], x + w + d[2]], 0, width)
+    y0, y1 = np.clip([y + d[1], y + h + d[3]], 0, height)
+    return float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0))
+
+
 class CocoBoxCrops(Dataset):
     """Box prompts on real COCO train images, cut the way ``segment_boxes`` cuts them at run time.
 
@@ -596,11 +608,8 @@ class CocoBoxCrops(Dataset):
         mask = read_labels(self.coco / "Annotations" / image_id / "00000.png") == label
         height, width = mask.shape
         ys, xs = np.nonzero(mask)
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0
-        dx0, dy0, dx1, dy1 = rng.normal(0, self.jitter, 4) * [x1 - x0, y1 - y0, x1 - x0, y1 - y0]
-        x0, x1 = np.clip([x0 + dx0, x1 + dx1], 0, width)
-        y0, y1 = np.clip([y0 + dy0, y1 + dy1], 0, height)
-        box = (float(x0), float(y0), float(max(x1 - x0, 2.0)), float(max(y1 - y0, 2.0)))
+        box = jittered((float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)), rng,
+                       self.jitter, height, width)
         crop = BoxCrop.around(height, width, box, self.crop_side)
         frame = crop.image(rgb)
         crop_mask = crop.image(mask.astype(np.uint8) * 255) >= 128
