@@ -106,7 +106,8 @@ def test_scaled_input_returns_input_resolution(model):
     res = s.step(frames(1)[0], [Prompt(box=(10, 5, 30, 25))])
     assert res.label_image.shape == (H, W)
     assert res.objects[0].mask.shape == (H, W)
-    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3)
+    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3,
+                          precision="fp32")
     assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0
 
 
@@ -124,3 +125,33 @@ def test_box_crop_is_twice_the_box_clipped_and_scaled_to_the_crop_side():
     assert corner.size == (40, 133)
     thin = BoxCrop.around(100, 200, (0, 45, 200, 5), crop_side=40)    # long side capped at 4x
     assert max(thin.size) == 160
+
+
+def test_bf16_tracks_like_fp32(checkpoint):
+    """model.precision bf16 (autocast) gives the fp32 masks up to rounding, on a real photo with the
+    real backbone; unknown precisions are refused by the config."""
+    import dataclasses
+
+    import skimage.data
+
+    from vos_ros.core.model import resolve_precision
+    from vos_ros.core.session import load_model
+
+    base = TrackerConfig.load()
+    model_cfg = dataclasses.replace(base.model, checkpoint=checkpoint, input_short_side=160)
+    model = load_model(model_cfg)
+    image = skimage.data.coffee()                                         # 400 x 600, a cup in the middle
+    shifted = np.roll(image, 12, axis=1)
+    labels = {}
+    for precision in ("fp32", "bf16"):
+        cfg = dataclasses.replace(base, model=dataclasses.replace(model_cfg, precision=precision))
+        session = Session(model, cfg)
+        first = session.step(image, [Prompt(box=(150, 60, 300, 260), label="cup")])
+        labels[precision] = [first.label_image, session.step(shifted).label_image]
+    for fp32, bf16 in zip(labels["fp32"], labels["bf16"], strict=True):
+        assert (fp32 > 0).sum() > 1000
+        union = np.logical_or(fp32 > 0, bf16 > 0).sum()
+        assert np.logical_and(fp32 > 0, bf16 > 0).sum() / union > 0.95
+    assert resolve_precision("auto", "cpu") in ("fp32", "bf16") and resolve_precision("bf16", "cpu") == "bf16"
+    with pytest.raises(ValueError, match="model.precision"):
+        dataclasses.replace(base.model, precision="fp16").validate()

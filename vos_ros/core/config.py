@@ -68,10 +68,14 @@ def from_params(cls: type[T], params: dict[str, Any], group: str) -> T:
     return obj
 
 
+PRECISIONS = ("fp32", "bf16")  # network arithmetic (model.precision also takes "auto")
+
 @dataclass
 class ModelRuntimeConfig:
     checkpoint: str = field(metadata=describe("checkpoint path; empty = the shipped weights in models/"))
     device: str = field(metadata=describe("torch device: cpu, cuda or cuda:N"))
+    precision: str = field(metadata=describe(
+        "network arithmetic: fp32, bf16, or auto (bf16 on GPUs and AMX CPUs, where it is faster)"))
     input_short_side: int = field(metadata=describe("scale frames so the short side is at most this (0 = as is)"))
     threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
     box_crop_side: int = field(metadata=describe(
@@ -87,6 +91,8 @@ class ModelRuntimeConfig:
             raise ValueError(f"model.box_crop_side must be >= 32, got {self.box_crop_side}")
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"model.precision must be auto, fp32 or bf16, got '{self.precision}'")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")
 

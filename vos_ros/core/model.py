@@ -14,6 +14,7 @@ Inference state (memory, queries, ids) lives in vos_ros/core/session.py, never h
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -22,6 +23,37 @@ import torch.nn.functional as F
 from torch import nn
 
 from vos_ros.core.backbone import Backbone
+from vos_ros.core.config import PRECISIONS
+
+
+def fast_bf16(device: torch.device | str) -> bool:
+    """Whether ``device`` has bfloat16 matrix units: a GPU that supports bf16, or a CPU with AMX
+    (Xeon Sapphire Rapids and later). Elsewhere bf16 is emulated and slower than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # torch reports the CPU's instruction sets only through this private call
+        return bool(torch._C._cpu._get_cpu_capability().get("amx_bf16", False))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """"auto" -> "bf16" where ``fast_bf16(device)``, else "fp32"; "fp32" and "bf16" as they are."""
+    if precision == "auto":
+        return "bf16" if fast_bf16(device) else "fp32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto or one of {PRECISIONS}, got '{precision}'")
+    return precision
+
+
+def compute_precision(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
+    """Context for the network's arithmetic. "bf16": autocast, so convolutions and matrix products run
+    in bfloat16 while weights, reductions and losses stay in float32; "fp32": everything in float32;
+    "auto": see ``resolve_precision``."""
+    device = torch.device(device)
+    enabled = resolve_precision(precision, device) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 @dataclass

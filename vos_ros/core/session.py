@@ -9,6 +9,7 @@ tracks, frame counter); the model only holds weights, so several Sessions can sh
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from vos_ros.core.backbone import STRIDE
 from vos_ros.core.config import MODELS_DIR, ModelRuntimeConfig, TrackerConfig
 from vos_ros.core.lifecycle import Track
 from vos_ros.core.memory import MemoryBank
-from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel, aggregate, compute_precision, time_bucket
 from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 DEFAULT_CHECKPOINT = MODELS_DIR / "vos_lite0.pt"
@@ -41,7 +42,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> VOSModel:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = VOSModel(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_trainable_state_dict(ckpt["state_dict"])
-    return model.to(device).eval()
+    # channels-last: the layout CPU (oneDNN) and GPU convolution kernels are fastest in
+    return model.to(device, memory_format=torch.channels_last).eval()
 
 
 def load_model(cfg: ModelRuntimeConfig) -> VOSModel:
@@ -168,6 +170,10 @@ class Session:
     @torch.inference_mode()
     def step(self, frame: np.ndarray, prompts: Sequence[Prompt] = ()) -> FrameResult:
         """Track all objects into ``frame`` (H x W x 3 uint8 RGB); ``prompts`` add objects on this frame."""
+        with self._precision():
+            return self._step(frame, prompts)
+
+    def _step(self, frame: np.ndarray, prompts: Sequence[Prompt]) -> FrameResult:
         t0 = time.perf_counter()
         check_frame(frame)
         geometry = self._geometry_for(frame)
@@ -199,6 +205,10 @@ class Session:
     def add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None = None) -> list[int]:
         """Add objects given on ``frame`` (default: the newest processed frame); they are tracked from
         the next step on. Returns their new ids."""
+        with self._precision():
+            return self._add_objects(prompts, frame)
+
+    def _add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None) -> list[int]:
         if not prompts:
             raise ValueError("no prompts given")
         if frame is None:
@@ -243,6 +253,9 @@ class Session:
             self._probs4 = self._probs4[:, keep]
 
     # -- internals --------------------------------------------------------------------------------
+    def _precision(self) -> contextlib.AbstractContextManager:
+        return compute_precision(self.device, self.cfg.model.precision)
+
     def _geometry_for(self, frame: np.ndarray) -> FrameGeometry:
         h, w = frame.shape[:2]
         if self._geometry is not None and (self._geometry.height, self._geometry.width) != (h, w):
@@ -293,7 +306,8 @@ class Session:
                 masks.append(geometry.masks_to_stride4((p.mask != 0)[None], self.device))
             else:
                 box_mask = segment_boxes(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
-                                         threshold=self.cfg.model.box_threshold)[0]
+                                         threshold=self.cfg.model.box_threshold,
+                                         precision=self.cfg.model.precision)[0]
                 masks.append(geometry.masks_to_stride4(box_mask[None], self.device))
         given = torch.cat(masks, 1)
         for p in prompts:
@@ -409,13 +423,14 @@ class BoxCrop:
 
 
 @torch.inference_mode()
-def box_probabilities(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int
-                      ) -> list[np.ndarray]:
+def box_probabilities(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
+                      precision: str) -> list[np.ndarray]:
     """Stateless box -> object probability with the tracker's box path. -> one H x W float32 per box.
 
     Each box is segmented in its own context crop (``BoxCrop``) scaled to ``crop_side`` short side, so
     a 40-pixel cup and a table filling the image both reach the network at the scale of its training
-    clips; the probability is zero outside the box (a prior, refined but not exceeded).
+    clips; the probability is zero outside the box (a prior, refined but not exceeded). ``precision``:
+    ``model.precision`` of the tracker's config.
     """
     check_frame(frame)
     device = next(model.parameters()).device
@@ -424,22 +439,23 @@ def box_probabilities(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], 
     for box in boxes:
         crop = BoxCrop.around(height, width, box, crop_side)
         geometry = FrameGeometry.for_frame(crop.size[1], crop.size[0], 0)
-        feats = model.encode_frame(geometry.image_tensor(crop.image(frame), device))
         rect = geometry.boxes_to_stride4([crop.box(box)], device)
-        logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
-        probs = geometry.stride4_to_input(torch.sigmoid(logits[0]) * rect[0])[0].cpu().numpy()
+        with compute_precision(device, precision):
+            feats = model.encode_frame(geometry.image_tensor(crop.image(frame), device))
+            logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
+        probs = geometry.stride4_to_input(torch.sigmoid(logits[0].float()) * rect[0])[0].cpu().numpy()
         out.append(crop.paste(probs, height, width))
     return out
 
 
 def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
-                  threshold: float) -> list[np.ndarray]:
+                  threshold: float, precision: str) -> list[np.ndarray]:
     """Box -> mask: ``box_probabilities`` above ``threshold``. -> one H x W bool mask per box.
 
-    ``crop_side`` and ``threshold``: ``model.box_crop_side`` and ``model.box_threshold`` of the
-    tracker's config.
+    ``crop_side``, ``threshold`` and ``precision``: ``model.box_crop_side``, ``model.box_threshold`` and
+    ``model.precision`` of the tracker's config.
     """
-    return [p > threshold for p in box_probabilities(model, frame, boxes, crop_side=crop_side)]
+    return [p > threshold for p in box_probabilities(model, frame, boxes, crop_side=crop_side, precision=precision)]
 
 
 __all__ = ["Session", "BoxCrop", "box_probabilities", "load_model", "load_checkpoint", "segment_boxes", "TrackState",

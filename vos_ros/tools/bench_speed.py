@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=10, help="timed frames per setting (after 3 warm-up)")
     p.add_argument("--config", type=Path, default=TRACKER_CONFIG)
     p.add_argument("--device", default=None, help="override model.device")
+    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"), help="override model.precision")
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -49,10 +50,11 @@ def timed(fn, repeats: int, sync) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vos_ros.core.model import compute_precision, resolve_precision
     from vos_ros.core.session import FrameGeometry, Session, load_model
     from vos_ros.core.types import Prompt
 
-    overrides = {"model__device": args.device} if args.device else {}
+    overrides = {f"model__{k}": v for k, v in (("device", args.device), ("precision", args.precision)) if v}
     config = TrackerConfig.load(args.config, **overrides)
     model = load_model(config.model)
     device = next(model.parameters()).device
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         frame = photo_frame(h, w)
         geometry = FrameGeometry.for_frame(h, w, config.model.input_short_side)
         x = geometry.image_tensor(frame, device)
-        with torch.inference_mode():
+        with torch.inference_mode(), compute_precision(device, config.model.precision):
             for _ in range(3):
                 model.backbone(x)
             backbone_ms = timed(lambda x=x: model.backbone(x), args.frames, sync)
@@ -78,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append({"input": f"{w}x{h}", "network_input": f"{geometry.padded_w}x{geometry.padded_h}",
                          "objects": n, "backbone_ms": backbone_ms, "step_ms": step_ms,
                          "ratio": step_ms / backbone_ms, "fps": 1e3 / step_ms})
-    machine = f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, {device}"
+    machine = (f"{platform.machine()} {torch.get_num_threads()} threads, torch {torch.__version__}, {device}, "
+               f"{resolve_precision(config.model.precision, device)}")
     print(f"machine: {machine}")
     print(f"{'input':>9} {'net input':>9} {'objects':>7} {'backbone ms':>11} {'step ms':>8} {'ratio':>6} {'fps':>6}")
     for r in rows:

@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
             break
         height, width = rgb.shape[:2]
         boxes = [jittered(box, rng, args.jitter, height, width) for _, box, _ in instances]
-        probs = box_probabilities(model, rgb, boxes, crop_side=config.model.box_crop_side)
+        probs = box_probabilities(model, rgb, boxes, crop_side=config.model.box_crop_side,
+                                  precision=config.model.precision)
         for (name, _, gt), box, p in zip(instances, boxes, probs, strict=True):
             x, y, w, h = (int(round(v)) for v in box)
             filled = np.zeros_like(gt)

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=None,
                         help="use only the first N frames of each sequence (N >= 3)")
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                        help="override model.precision (network arithmetic)")
     parser.add_argument("--method", choices=["tracker", "propagation"], default="tracker",
                         help="propagation = training-free baseline on raw backbone features")
     parser.add_argument("--disable", choices=["time_bias", "fine_matching", "queries"], default=None,
@@ -145,11 +147,14 @@ def evaluate_davis(root: str | Path, sequences: list[str] | None, make_session: 
 
 
 def run(args: argparse.Namespace) -> int:
-    from vos_ros.core.session import Session, load_model  # torch is imported only when tracking
+    from vos_ros.core.model import resolve_precision  # torch is imported only when tracking
+    from vos_ros.core.session import Session, load_model
 
     overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
     if args.checkpoint:
         overrides["model__checkpoint"] = args.checkpoint
+    if args.precision:
+        overrides["model__precision"] = args.precision
     config = TrackerConfig.load(args.config, **overrides)
     t0 = time.perf_counter()
     if args.method == "propagation":
@@ -169,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     result["timing"]["model_load_s"] = load_s
     result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
               "max_frames": args.max_frames, "method": args.method, "disabled": args.disable,
-              "checkpoint": config.model.checkpoint, **result}
+              "checkpoint": config.model.checkpoint,
+              "precision": resolve_precision(config.model.precision, config.model.device), **result}
     if args.json:
         write_json(args.json, result)
     fps = {name: f"{e['timing']['fps']:.2f}" for name, e in result["per_sequence"].items()}

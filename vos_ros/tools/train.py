@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vos_ros.core.model import ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.model import PRECISIONS, ModelConfig, VOSModel, aggregate, compute_precision, time_bucket
 from vos_ros.core.session import FrameGeometry
 
 
@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-boxes", type=int, default=0,
                    help="box prompts on real COCO train scenes per step, cut as at run time (0 = none)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: autocast convolutions and matrix products (about 2x faster on CPUs with AMX)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
     p.add_argument("--seed", type=int, default=0)
@@ -211,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     H, W = (int(v) for v in args.size.split("x"))
     run_dir = Path(args.runs) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    model = VOSModel(ablated_config(args.ablate)).to(args.device)
+    # channels-last: the layout CPU (oneDNN) and GPU convolution kernels are fastest in
+    model = VOSModel(ablated_config(args.ablate)).to(args.device, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     step, ckpt = 0, None
@@ -255,13 +258,14 @@ def run(args: argparse.Namespace) -> int:
         if step == args.davis_from and args.davis_ratio > 0:
             data = loader(args.davis_ratio, step)
         batch = {k: v.to(args.device) for k, v in next(data).items()}
-        loss, stats = clip_loss(model, batch, args.box_prob)
-        if real_boxes is not None:
-            first = step * args.real_boxes
-            crops = [real_boxes[i] for i in range(first, first + args.real_boxes)]
-            crop_loss = real_box_loss(model, crops, args.device)
-            stats["real_box"] = float(crop_loss.detach())
-            loss = loss + 0.5 * crop_loss
+        with compute_precision(args.device, args.precision):
+            loss, stats = clip_loss(model, batch, args.box_prob)
+            if real_boxes is not None:
+                first = step * args.real_boxes
+                crops = [real_boxes[i] for i in range(first, first + args.real_boxes)]
+                crop_loss = real_box_loss(model, crops, args.device)
+                stats["real_box"] = float(crop_loss.detach())
+                loss = loss + 0.5 * crop_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

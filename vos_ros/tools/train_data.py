@@ -79,6 +79,13 @@ def _drop_fragments(mask: np.ndarray, min_frac: float = 0.15) -> np.ndarray:
     return np.isin(comp, keep)
 
 
+def _coco_objects(root: Path | None) -> dict:
+    """coco_train2017's objects.json: image id -> {"width", "height", "objects": [{"id", "visible_px", ...}]}."""
+    coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
+    with open(coco / "objects.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
 @functools.lru_cache(maxsize=4)
 def load_instances(root: Path, min_px: int = 1500, max_border_frac: float = 0.1) -> tuple[Instance, ...]:
     """Crops of all COCO train instances with >= ``min_px`` visible pixels.
@@ -88,8 +95,7 @@ def load_instances(root: Path, min_px: int = 1500, max_border_frac: float = 0.1)
     Cached per process (forked loader workers share it).
     """
     coco = _require_dir(root / COCO_DIR)
-    with open(coco / "objects.json", encoding="utf-8") as f:
-        objects = json.load(f)
+    objects = _coco_objects(root)
     bank = []
     for image_id in tqdm(sorted(objects), desc="COCO instances", leave=False, disable=None):
         wanted = [o for o in objects[image_id]["objects"] if o["visible_px"] >= min_px]
@@ -125,8 +131,7 @@ def background_paths(root: Path, min_side: int = 200) -> tuple[tuple[Path, ...],
     """(DAVIS-2016 train frames, COCO train images with short side >= ``min_side``) used as backgrounds."""
     davis = sorted((_require_dir(root / DAVIS_TRAIN_DIR) / "JPEGImages" / "480p").glob("*/*.jpg"))
     coco_dir = _require_dir(root / COCO_DIR)
-    with open(coco_dir / "objects.json", encoding="utf-8") as f:
-        objects = json.load(f)
+    objects = _coco_objects(root)
     coco = [coco_dir / "JPEGImages" / i / "00000.jpg" for i, o in sorted(objects.items())
             if min(o["width"], o["height"]) >= min_side]
     if not davis or not coco:
@@ -556,9 +561,11 @@ BOX_TUNING_IMAGES = 90
 
 def box_tuning_images(root: Path | None = None) -> list[str]:
     """Ids of the coco_train2017 images kept out of CocoBoxCrops for choosing the box settings."""
-    coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
-    with open(coco / "objects.json", encoding="utf-8") as f:
-        return sorted(json.load(f))[:BOX_TUNING_IMAGES]
+    return _tuning_ids(_coco_objects(root))
+
+
+def _tuning_ids(objects: dict) -> list[str]:
+    return sorted(objects)[:BOX_TUNING_IMAGES]
 
 
 def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, width: int) -> Box:
@@ -589,9 +596,8 @@ class CocoBoxCrops(Dataset):
         if crop_side < 32 or min_px < 1 or jitter < 0:
             raise ValueError(f"need crop_side >= 32, min_px >= 1, jitter >= 0; got {crop_side}, {min_px}, {jitter}")
         self.coco = _require_dir((data_root() if root is None else Path(root)) / COCO_DIR)
-        with open(self.coco / "objects.json", encoding="utf-8") as f:
-            objects = json.load(f)
-        tuning = set(box_tuning_images(root))
+        objects = _coco_objects(root)
+        tuning = set(_tuning_ids(objects))
         self.targets = [(image_id, o["id"]) for image_id, entry in sorted(objects.items()) if image_id not in tuning
                         for o in entry["objects"] if o["visible_px"] >= min_px]
         if not self.targets:
