@@ -40,3 +40,25 @@ def test_a_new_stage_restarts_the_schedule_and_trains_real_boxes(tmp_path: Path)
     ckpt = torch.load(run / "last.pt", weights_only=False)
     assert ckpt["step"] == 5 and ckpt["stage_start"] == 2
     assert (run / "weights.pt").is_file() and (run / "loss.png").is_file()
+
+
+def test_a_non_finite_step_is_skipped_and_the_weights_stay_finite(tmp_path: Path, monkeypatch) -> None:
+    """A NaN loss (here injected on the second step; bf16 runs met one after ~600 steps) must not
+    reach the weights or the checkpoint; the run goes on and logs the skipped step."""
+    from vos_ros.tools import train
+
+    real_clip_loss, calls = train.clip_loss, []
+
+    def nan_on_second_call(*args, **kwargs):
+        loss, stats = real_clip_loss(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan") if len(calls) == 2 else loss), stats
+
+    monkeypatch.setattr(train, "clip_loss", nan_on_second_call)
+    assert main(["train", "--name", "nan", "--runs", str(tmp_path), "--steps", "3", "--precision", "bf16",
+                 *TINY]) == 0
+    log = log_of(tmp_path / "nan")
+    assert [log[s]["skipped"] for s in (1, 2, 3)] == [0, 1, 1] and math.isnan(log[2]["loss"])
+    assert math.isfinite(log[3]["loss"])
+    weights = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)["model"]
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())

@@ -254,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=args.steps, initial=step, desc=f"train {args.name}", unit="step")
     model.train()
     t_start = time.time()
+    skipped = 0  # steps with a non-finite loss or gradient, not applied
     while step < args.steps:
         if step == args.davis_from and args.davis_ratio > 0:
             data = loader(args.davis_ratio, step)
@@ -268,11 +269,18 @@ def run(args: argparse.Namespace) -> int:
                 loss = loss + 0.5 * crop_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        # One non-finite loss or gradient would turn every weight into NaN (and the next checkpoint
+        # with them): such a step is skipped and counted in the log.
+        finite = bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(grad_norm))
+        if finite:
+            opt.step()
+        else:
+            skipped += 1
         sched.step()
         step += 1
-        stats.update(step=step, loss=float(loss.detach()), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start)
+        stats.update(step=step, loss=float(loss.detach()), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start,
+                     skipped=skipped)
         log.write(json.dumps(stats) + "\n")
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", box=f"{stats['box']:.3f}")
