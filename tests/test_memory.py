@@ -39,7 +39,9 @@ def test_long_term_keeps_most_read_tokens():
     b = bank(working_frames=1, long_term_tokens=4, prototypes_per_frame=2)
     b.num_objects = 2
     b.add(*frame(), time=0, prompt=False)
-    b.record_reads(torch.tensor([[5, 9]]), torch.tensor([[0.6, 0.4]]))
+    # weights as bf16 autocast computes them (usage stays float32)
+    b.record_reads(torch.tensor([[5, 9]]), torch.tensor([[0.6, 0.4]], dtype=torch.bfloat16))
+    assert b.gather().usage.dtype == torch.float32
     keys = b.gather().keys.clone()
     b.add(*frame(seed=1), time=1, prompt=False)  # frame 0 leaves the FIFO
     assert torch.equal(b.long_term.keys, keys[[5, 9]])

@@ -129,7 +129,9 @@ class MemoryBank:
 
     def record_reads(self, top_idx: torch.Tensor, weights: torch.Tensor) -> None:
         """Add the attention each token received (top-k indices / weights, P x k) to its usage."""
-        counts = torch.zeros(self.gather().size).index_add_(0, top_idx.flatten().cpu(), weights.flatten().cpu())
+        # usage is kept in float32 whatever precision the weights were computed in (bf16 autocast)
+        counts = torch.zeros(self.gather().size).index_add_(0, top_idx.flatten().cpu(),
+                                                            weights.flatten().float().cpu())
         offset = 0
         for b in self._blocks():
             b.usage += counts[offset:offset + b.size]
