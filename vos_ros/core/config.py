@@ -68,7 +68,8 @@ def from_params(cls: type[T], params: dict[str, Any], group: str) -> T:
     return obj
 
 
-PRECISIONS = ("fp32", "bf16")  # network arithmetic (model.precision also takes "auto")
+PRECISIONS = ("fp32", "bf16")                 # network arithmetic
+PRECISION_CHOICES = ("auto", *PRECISIONS)     # what model.precision takes (auto: see core.model)
 
 @dataclass
 class ModelRuntimeConfig:
@@ -91,7 +92,7 @@ class ModelRuntimeConfig:
             raise ValueError(f"model.box_crop_side must be >= 32, got {self.box_crop_side}")
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
-        if self.precision not in ("auto", *PRECISIONS):
+        if self.precision not in PRECISION_CHOICES:
             raise ValueError(f"model.precision must be auto, fp32 or bf16, got '{self.precision}'")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")

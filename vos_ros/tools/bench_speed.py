@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.config import PRECISION_CHOICES, TRACKER_CONFIG, TrackerConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=10, help="timed frames per setting (after 3 warm-up)")
     p.add_argument("--config", type=Path, default=TRACKER_CONFIG)
     p.add_argument("--device", default=None, help="override model.device")
-    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"), help="override model.precision")
+    p.add_argument("--precision", default=None, choices=PRECISION_CHOICES, help="override model.precision")
     p.add_argument("--json", type=Path, default=None)
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from tqdm import tqdm
 
-from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.config import PRECISION_CHOICES, TRACKER_CONFIG, TrackerConfig
 from vos_ros.core.types import FrameResult, Prompt
 from vos_ros.tools.davis_io import DavisSequence, list_sequences, write_labels
 from vos_ros.tools.davis_metric import aggregate, evaluate_sequence, n_objects, scored_frames
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", type=int, default=None,
                         help="use only the first N frames of each sequence (N >= 3)")
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
                         help="override model.precision (network arithmetic)")
     parser.add_argument("--method", choices=["tracker", "propagation"], default="tracker",
                         help="propagation = training-free baseline on raw backbone features")
