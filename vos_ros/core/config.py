@@ -93,7 +93,7 @@ class ModelRuntimeConfig:
         if not 0.0 < self.box_threshold < 1.0:
             raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
         if self.precision not in PRECISION_CHOICES:
-            raise ValueError(f"model.precision must be auto, fp32 or bf16, got '{self.precision}'")
+            raise ValueError(f"model.precision must be one of {PRECISION_CHOICES}, got '{self.precision}'")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")
 

@@ -15,6 +15,7 @@ Inference state (memory, queries, ids) lives in vos_ros/core/session.py, never h
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -26,6 +27,7 @@ from vos_ros.core.backbone import Backbone
 from vos_ros.core.config import PRECISIONS
 
 
+@functools.lru_cache(maxsize=8)  # asked on every step and box; the answer never changes
 def fast_bf16(device: torch.device | str) -> bool:
     """Whether ``device`` has bfloat16 matrix units: a GPU that supports bf16, or a CPU with AMX
     (Xeon Sapphire Rapids and later). Elsewhere bf16 is emulated and slower than fp32."""

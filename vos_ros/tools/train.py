@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="box prompts on real COCO train scenes per step, cut as at run time (0 = none)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: autocast convolutions and matrix products (about 2x faster on CPUs with AMX)")
+                   help="bf16: autocast convolutions and matrix products (faster on GPUs and CPUs with AMX)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     p.add_argument("--workers", type=int, default=1, help="data loader processes")
     p.add_argument("--seed", type=int, default=0)
