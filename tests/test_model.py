@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vos_ros.core.model import FineMatcher, ModelConfig, VOSModel, aggregate, time_bucket
+from vos_ros.core.model import FineMatcher, ModelConfig, VOSModel, aggregate, argmax_along, time_bucket
 from vos_ros.tools.train import clip_loss, export_weights
 
 
@@ -73,6 +73,46 @@ def test_sparse_and_dense_readout_agree(model):
     with torch.enable_grad():
         dense, _, _ = model.reader(q, keys, values, buckets, 10)
     assert torch.allclose(sparse, dense.detach(), atol=1e-4)
+
+
+def test_affinity_is_scaled_negative_distance_plus_time_bias(model):
+    """The one-product affinity equals the formula written out: -(|k|^2 - 2 k.q) / sqrt(C) + bias."""
+    g = torch.Generator().manual_seed(4)
+    q, keys = torch.randn(2, 16, 12, generator=g), torch.randn(2, 30, 16, generator=g)
+    buckets = torch.randint(0, 8, (2, 30), generator=g)
+    with torch.no_grad():
+        model.reader.time_bias.copy_(torch.linspace(-0.5, 0.5, 8))
+        sim = model.reader.affinity(q, keys, buckets)                              # B x P x N
+        model.reader.time_bias.zero_()
+    expected = (2 * torch.einsum("bnc,bcp->bpn", keys, q) - keys.pow(2).sum(-1)[:, None]) / 4.0
+    expected = expected + torch.linspace(-0.5, 0.5, 8)[buckets][:, None]
+    assert sim.shape == (2, 12, 30)
+    assert torch.allclose(sim, expected, atol=1e-4)
+
+
+def test_argmax_along_matches_argmax_with_ties():
+    x = torch.randint(0, 3, (3, 20, 30)).float()                                   # many ties
+    assert torch.equal(argmax_along(x, 0), x.argmax(0))
+    assert torch.equal(argmax_along(x, 1), x.argmax(1))
+
+
+def test_folded_backbone_computes_the_library_network():
+    """Batch-norms folded into the convolutions: the same features as the unmodified EfficientNet."""
+    from vos_ros.core.backbone import LITE0_TAPS, Backbone, load_efficientnet_lite0
+
+    folded, reference = Backbone(), load_efficientnet_lite0()
+    image = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(5)) * 255
+    with torch.no_grad():
+        x = reference._swish(reference._bn0(reference._conv_stem((image - 127.0) / 128.0)))
+        expected = {}
+        for i, block in enumerate(reference._blocks[: max(LITE0_TAPS) + 1]):
+            x = block(x)
+            if i in LITE0_TAPS:
+                expected[LITE0_TAPS[i][0]] = x
+    got = folded(image)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    for stride, feat in expected.items():
+        assert torch.allclose(got[stride], feat, atol=1e-3 * feat.abs().max())
 
 
 def test_aggregation_gives_each_pixel_one_owner():

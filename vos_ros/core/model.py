@@ -224,12 +224,16 @@ class MemoryReader(nn.Module):
 
     def affinity(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
         # query: B x Ck x P, keys: B x N x Ck, buckets: B x N -> logits B x P x N
-        # negative squared L2 distance up to a per-query constant (STCN)
-        sim = (2 * torch.einsum("bnc,bcp->bpn", keys, query) - keys.pow(2).sum(-1)[:, None]) / math.sqrt(
-            keys.shape[-1])
+        # negative squared L2 distance up to a per-query constant (STCN), / sqrt(Ck), plus the time bias.
+        # The per-key terms ride along as one more channel, so a single matrix product makes the
+        # logits: element-wise passes over the P x N matrix cost more than the product itself.
+        scale = 1 / math.sqrt(keys.shape[-1])
+        key_term = -scale * keys.float().pow(2).sum(-1)                   # B x N
         if self.cfg.use_time_bias:
-            sim = sim + self.time_bias[buckets][:, None]
-        return sim
+            key_term = key_term + self.time_bias[buckets]
+        keys_ext = torch.cat([keys, key_term[..., None].to(keys.dtype)], -1)           # B x N x Ck+1
+        query_ext = torch.cat([query * (2 * scale), query.new_ones(query.shape[0], 1, query.shape[2])], 1)
+        return torch.bmm(query_ext.transpose(1, 2), keys_ext.transpose(1, 2))           # B x P x N
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, buckets: torch.Tensor,
                 top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -395,6 +399,15 @@ class Decoder(nn.Module):
             logits = logits + torch.einsum("be,behw->bhw", self.kernel(q), emb) / math.sqrt(emb.shape[1])
         presence = self.presence(torch.cat([q, x16.amax((2, 3))], 1))[:, 0]
         return logits.view(B, K, *logits.shape[-2:]), presence.view(B, K)
+
+
+def argmax_along(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Index of the largest value along ``dim`` (the first one on ties), as ``x.argmax(dim)``.
+
+    On the CPU, torch's argmax over a dimension other than the innermost one is about 40x slower
+    than max (torch 2.13: 76 ms against 2 ms for 2 x 480 x 854), and label maps reduce over dim 0.
+    """
+    return x.max(dim).indices
 
 
 def aggregate(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

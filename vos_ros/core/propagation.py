@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from vos_ros.core.backbone import Backbone
 from vos_ros.core.config import TrackerConfig
+from vos_ros.core.model import argmax_along
 from vos_ros.core.session import FrameGeometry, check_frame
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
@@ -63,7 +64,7 @@ class PropagationSession:
         up = F.interpolate(probs[None], size=(g.padded_h, g.padded_w), mode="bilinear", align_corners=False)[0]
         up = F.interpolate(up[None, :, : g.scaled_h, : g.scaled_w], size=frame.shape[:2], mode="bilinear",
                            align_corners=False)[0]
-        winner = up.argmax(0).numpy()
+        winner = argmax_along(up, 0).numpy()
         label_image = np.zeros(frame.shape[:2], np.uint16)
         objects = []
         for k, track_id in enumerate(self.ids):

@@ -25,7 +25,15 @@ from vos_ros.core.backbone import STRIDE
 from vos_ros.core.config import MODELS_DIR, ModelRuntimeConfig, TrackerConfig
 from vos_ros.core.lifecycle import Track
 from vos_ros.core.memory import MemoryBank
-from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel, aggregate, compute_precision, time_bucket
+from vos_ros.core.model import (
+    FrameFeatures,
+    ModelConfig,
+    VOSModel,
+    aggregate,
+    argmax_along,
+    compute_precision,
+    time_bucket,
+)
 from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 DEFAULT_CHECKPOINT = MODELS_DIR / "vos_lite0.pt"
@@ -354,7 +362,7 @@ class Session:
         if K:
             probs = geometry.stride4_to_input(probs4[0])                        # K x H x W
             bg = (1 - probs.sum(0, keepdim=True)).clamp(min=0)
-            winner = torch.cat([bg, probs], 0).argmax(0).cpu().numpy()          # 0 = background
+            winner = argmax_along(torch.cat([bg, probs], 0), 0).cpu().numpy()    # 0 = background
             masks = [winner == k + 1 for k in range(K)]
             # mask prompts are used as given on their own frame
             for j, m in enumerate(prompt_masks):

@@ -20,7 +20,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vos_ros.core.model import PRECISIONS, ModelConfig, VOSModel, aggregate, compute_precision, time_bucket
+from vos_ros.core.model import (
+    PRECISIONS,
+    ModelConfig,
+    VOSModel,
+    aggregate,
+    argmax_along,
+    compute_precision,
+    time_bucket,
+)
 from vos_ros.core.session import FrameGeometry
 
 
@@ -142,7 +150,7 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
     """Bootstrapped cross-entropy over {background, objects} after soft aggregation, plus Dice."""
     up = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
     agg = aggregate(up, valid)                                                    # B x K+1 x H x W
-    labels = torch.cat([torch.full_like(target[:, :1], 0.5), target], 1).argmax(1)  # 0 where no object
+    labels = argmax_along(torch.cat([torch.full_like(target[:, :1], 0.5), target], 1), 1)  # 0: no object
     ce = F.cross_entropy(agg, labels, reduction="none").flatten(1)
     hard = ce.topk(max(1, ce.shape[1] // 6), dim=1).values.mean()                 # hardest sixth of pixels
     prob = agg.softmax(1)[:, 1:]
