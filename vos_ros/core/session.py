@@ -50,8 +50,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> VOSModel:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = VOSModel(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_trainable_state_dict(ckpt["state_dict"])
-    # channels-last: the layout CPU (oneDNN) and GPU convolution kernels are fastest in
-    return model.to(device, memory_format=torch.channels_last).eval()
+    return model.to_device(device).eval()
 
 
 def load_model(cfg: ModelRuntimeConfig) -> VOSModel:

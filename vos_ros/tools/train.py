@@ -221,8 +221,7 @@ def run(args: argparse.Namespace) -> int:
     H, W = (int(v) for v in args.size.split("x"))
     run_dir = Path(args.runs) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    # channels-last: the layout CPU (oneDNN) and GPU convolution kernels are fastest in
-    model = VOSModel(ablated_config(args.ablate)).to(args.device, memory_format=torch.channels_last)
+    model = VOSModel(ablated_config(args.ablate)).to_device(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     step, ckpt = 0, None
