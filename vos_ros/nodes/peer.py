@@ -188,12 +188,20 @@ class NodeProcess:
             time.sleep(0.1)
 
     def stop(self) -> int:
+        """SIGINT, and SIGKILL when the node has not exited 15 s later (returns -9 then).
+
+        Before the kill, the node's threads dump their stacks into its log (SIGUSR1, see
+        ``nodes.run.ros_main``) and the log's end is printed, so a hung shutdown can be read.
+        """
         if self.alive():
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1.0)
                 self.proc.kill()
                 self.proc.wait()
+                print(f"{self.cmd} did not exit 15 s after SIGINT; end of its log:\n{self.log()[-6000:]}")
         self._log.close()
         return self.proc.returncode

@@ -1,6 +1,8 @@
 """The shared frame of the nodes' ``main``: rclpy up, the node's work, a quiet exit on Ctrl-C."""
 from __future__ import annotations
 
+import faulthandler
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +17,8 @@ def ros_main(args: list[str] | None = None) -> Iterator[None]:
     Ctrl-C, an external shutdown, and any error raised once SIGINT has shut the context down (an
     RCLError from a wait in progress) end the block quietly; other errors propagate.
     """
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: how a hung shutdown is diagnosed
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     rclpy.init(args=args)
     try:
         yield
