@@ -324,7 +324,7 @@ def attend(attn: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor, 
 
     Given batch-first tensors, the module transposes them itself, and a linear projection of such a
     strided view copies its weight once per sequence element (torch.matmul's fallback, under
-    autocast): with 4 objects that was a third of a step. Contiguous sequence-first copies are cheap.
+    autocast): with 4 objects about a third of a step. Contiguous sequence-first copies are cheap.
     """
     seq_first = {id(t): t.transpose(0, 1).contiguous() for t in (query, key, value)}  # shared inputs stay shared
     out = attn(seq_first[id(query)], seq_first[id(key)], seq_first[id(value)], key_padding_mask=key_padding_mask,
