@@ -9,6 +9,8 @@ from contextlib import contextmanager
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
+from vos_ros.core.allocator import retain_freed_memory
+
 
 @contextmanager
 def ros_main(args: list[str] | None = None) -> Iterator[None]:
@@ -19,6 +21,7 @@ def ros_main(args: list[str] | None = None) -> Iterator[None]:
     """
     # `kill -USR1 <pid>` prints every thread's stack to stderr: how a hung shutdown is diagnosed
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    retain_freed_memory()  # fewer page faults per tracked frame (vos_ros/core/allocator.py)
     rclpy.init(args=args)
     try:
         yield

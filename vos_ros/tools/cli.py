@@ -9,6 +9,8 @@ import argparse
 import importlib
 import sys
 
+from vos_ros.core.allocator import retain_freed_memory
+
 # command path -> (module, one-line help)
 COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("train",): ("vos_ros.tools.train", "train the tracker (synthetic COCO clips, then DAVIS-2016 train)"),
@@ -39,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    retain_freed_memory()  # fewer page faults per tracked frame (vos_ros/core/allocator.py)
     parser = build_parser()
     # Parse once to find the command, then let its module add its own arguments.
     known, _ = parser.parse_known_args(argv)
