@@ -97,7 +97,8 @@ def test_argmax_along_matches_argmax_with_ties():
 
 
 def test_folded_backbone_computes_the_library_network():
-    """Batch-norms folded into the convolutions: the same features as the unmodified EfficientNet."""
+    """Batch-norms folded into the convolutions, symmetric "same" paddings into the convolutions' own:
+    the same features as the unmodified EfficientNet."""
     from vos_ros.core.backbone import LITE0_TAPS, Backbone, load_efficientnet_lite0
 
     folded, reference = Backbone(), load_efficientnet_lite0()
@@ -111,6 +112,8 @@ def test_folded_backbone_computes_the_library_network():
                 expected[LITE0_TAPS[i][0]] = x
     got = folded(image)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    # only the four stride-2 layers (stem, blocks 1, 3, 5) keep a padding layer: theirs is one-sided
+    assert sum(isinstance(m, torch.nn.ZeroPad2d) for m in folded.modules()) == 4
     for stride, feat in expected.items():
         assert torch.allclose(got[stride], feat, atol=1e-3 * feat.abs().max())
 
