@@ -64,15 +64,24 @@ def test_segment_shapes_and_finite(model):
     assert torch.isfinite(logits).all() and torch.isfinite(presence).all()
 
 
-def test_sparse_and_dense_readout_agree(model):
-    torch.manual_seed(3)
-    q, keys = torch.randn(1, 64, 4, 6), torch.randn(1, 50, 64)
-    values, buckets = torch.randn(1, 3, 50, 128), torch.randint(0, 8, (1, 50))
-    with torch.no_grad():
-        sparse, _, _ = model.reader(q, keys, values, buckets, 10)
-    with torch.enable_grad():
-        dense, _, _ = model.reader(q, keys, values, buckets, 10)
-    assert torch.allclose(sparse, dense.detach(), atol=1e-4)
+def test_readout_is_the_softmax_weighted_sum_of_the_top_k_values(model):
+    """The embedding-bag readout equals the formula written out, for every batch item and object,
+    and passes gradients to the values and to the keys (through the top-k weights)."""
+    g = torch.Generator().manual_seed(3)
+    B, K, N, Cv, k = 2, 3, 50, 128, 10
+    q, keys = torch.randn(B, 64, 4, 6, generator=g), torch.randn(B, N, 64, generator=g, requires_grad=True)
+    values = torch.randn(B, K, N, Cv, generator=g, requires_grad=True)
+    buckets = torch.randint(0, 8, (B, N), generator=g)
+    readout, idx, weights = model.reader(q, keys, values, buckets, k)
+    sim = model.reader.affinity(q.flatten(2), keys, buckets)                    # B x P x N
+    top_val, top_idx = sim.topk(k, dim=-1)
+    picked = values[torch.arange(B)[:, None, None, None], torch.arange(K)[None, :, None, None], top_idx[:, None]]
+    expected = (top_val.softmax(-1)[:, None, ..., None] * picked).sum(3)        # B x K x P x Cv
+    assert readout.shape == (B, K, Cv, 4, 6)
+    assert torch.equal(idx, top_idx)
+    assert torch.allclose(readout.flatten(3).transpose(2, 3), expected, atol=1e-5)
+    readout.square().sum().backward()
+    assert values.grad.abs().sum() > 0 and keys.grad.abs().sum() > 0
 
 
 def test_affinity_is_scaled_negative_distance_plus_time_bias(model):
