@@ -18,13 +18,16 @@ overlap) are added as new tracks.
 
 Threads: a multi-threaded executor; the service and the re-grounding timer share one mutually
 exclusive callback group (never both at once), so frames keep arriving while a phrase is grounded,
-and the tracker's services are called from inside it without blocking the executor.
+and the tracker's services are called from inside it without blocking the executor. The models
+load and run on one thread of their own (`_ground`): OpenMP keeps a thread team per thread that
+runs torch, and more team threads than cores slow every operation (see vos_ros.nodes.tracker).
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,8 +93,10 @@ class PromptNode(Node):
         grounding = MutuallyExclusiveCallbackGroup()
         self.create_service(TextPrompt, "text_prompt", self._srv_text_prompt, callback_group=grounding)
         self.create_timer(0.25, self._reground, callback_group=grounding)
-        # Load the models off the start-up path: the first request should not pay for them.
-        threading.Thread(target=self._get_grounder, daemon=True).start()
+        # Load the models off the start-up path (the first request should not pay for them), on the
+        # one thread that runs them.
+        self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vos_prompt_torch")
+        self._torch.submit(self._get_grounder)
         self.get_logger().info("vos_prompt ready: service text_prompt")
 
     # -- parameters -------------------------------------------------------------------------------
@@ -150,6 +155,14 @@ class PromptNode(Node):
                 self._grounder = Grounder(segment=make_segmenter(self.cfg.segmenter), min_score=self.cfg.min_score)
                 coco_vocabulary().similarity("cup")  # imports the text encoder now, not in a request
             return self._grounder
+
+    def release(self) -> None:
+        """Drop queued grounding work (the process is ending); a running one finishes on its own."""
+        self._torch.shutdown(wait=False, cancel_futures=True)
+
+    def _ground(self, rgb: np.ndarray, text: str, **options):  # -> vos_ros.prompts.ground.GroundingResult
+        """The grounder on ``rgb``, run on the models' thread."""
+        return self._torch.submit(lambda: self._get_grounder()(rgb, text, **options)).result()
 
     def _frame(self) -> tuple[Image | CompressedImage, np.ndarray, np.ndarray | None]:
         with self._frame_lock:
@@ -232,7 +245,7 @@ class PromptNode(Node):
         try:
             rgb, depth = self._decode(msg, depths)
             for concept, missing in wanting:
-                result = self._get_grounder()(rgb, concept.text, depth=depth, min_score=concept.min_score)
+                result = self._ground(rgb, concept.text, depth=depth, min_score=concept.min_score)
                 found = new_objects(result.objects, tracks)[:missing]
                 ids = self._add_to_tracker(msg, rgb, found)
                 concept.ids += ids
@@ -251,8 +264,7 @@ class PromptNode(Node):
             msg, rgb, depth = self._frame()
             max_instances = int(req.max_instances) or self.cfg.max_instances
             min_score = float(req.min_score) or self.cfg.min_score
-            result = self._get_grounder()(rgb, req.text, depth=depth, min_score=min_score,
-                                          max_instances=max_instances)
+            result = self._ground(rgb, req.text, depth=depth, min_score=min_score, max_instances=max_instances)
             removed = self._remove_earlier() if req.replace else []
             ids = self._add_to_tracker(msg, rgb, result.objects)
             self.concepts.append(Concept(req.text, ids, max_instances, min_score))
@@ -285,6 +297,7 @@ def main(args: list[str] | None = None) -> None:
             executor.spin()
         finally:
             executor.shutdown()
+            node.release()
             node.destroy_node()
 
 
