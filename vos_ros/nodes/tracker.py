@@ -13,8 +13,8 @@ work too (loading the model, adding and removing objects): services hand it a jo
 thread for all of it matters on a CPU: once a second thread has run torch, OpenMP keeps a thread
 team per thread, and with more team threads than cores its threads stop spin-waiting between
 operations, which made the demo's step 2.3x slower (268 ms against 117 ms for the same frames).
-Lifecycle: configure creates the ROS interfaces, activate loads the model
-and starts a Session, deactivate frees them, cleanup removes the interfaces.
+Lifecycle: configure creates the ROS interfaces, activate loads the model and starts a Session,
+deactivate frees them, cleanup removes the interfaces.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import rclpy
@@ -48,6 +49,7 @@ from vos_ros.nodes.run import ros_main
 from vos_ros.srv import AddObjects, RemoveObjects
 
 NODE_NAME = "vos_tracker"
+T = TypeVar("T")
 
 
 def _stamp_ns(msg: Image | CompressedImage) -> int:
@@ -251,7 +253,7 @@ class TrackerNode(LifecycleNode):
         return convert.image_to_rgb(msg)
 
     # -- worker -----------------------------------------------------------------------------------
-    def _on_worker(self, job: Callable[[], object]):
+    def _on_worker(self, job: Callable[[], T]) -> T:
         """``job()`` run on the worker thread (between frames); its result, or its exception raised here."""
         if self._worker is None or self._stop.is_set():
             raise ValueError(f"tracker is not configured (lifecycle state '{self._state}')")
@@ -261,6 +263,15 @@ class TrackerNode(LifecycleNode):
             self._queue_cv.notify()
         return done.result()
 
+    def _on_session(self, use: Callable[[Session], T]) -> T:
+        """``use(session)`` on the worker thread, under the session lock; ValueError when not active."""
+
+        def job() -> T:
+            with self._session_lock:
+                return use(self._require_session())
+
+        return self._on_worker(job)
+
     def _work(self) -> None:
         while not self._stop.is_set():
             with self._queue_cv:
@@ -268,7 +279,7 @@ class TrackerNode(LifecycleNode):
                     self._queue_cv.wait(timeout=0.5)
                     continue
                 job = self._jobs.popleft() if self._jobs else None
-                msg, received = self._queue.popleft() if job is None else (None, 0.0)
+                frame = None if job is not None else self._queue.popleft()
             if job is not None:
                 task, done = job
                 try:
@@ -276,6 +287,7 @@ class TrackerNode(LifecycleNode):
                 except Exception as exc:  # noqa: BLE001 - handed to the waiting service
                     done.set_exception(exc)
                 continue
+            msg, received = frame
             try:
                 self._process(msg, received)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any frame
@@ -380,16 +392,14 @@ class TrackerNode(LifecycleNode):
             given = req.image.height > 0 or req.image.width > 0
             frame = convert.image_to_rgb(req.image) if given else None
 
-            def add() -> list[int]:
-                with self._session_lock:
-                    session = self._require_session()
-                    reference = frame if frame is not None else session.last_frame
-                    if reference is None:
-                        raise ValueError("no frame processed yet: publish on `image` first "
-                                         "or send the image the prompts refer to")
-                    return session.add_objects(self._prompts(req, reference.shape[:2]), frame)
+            def add(session: Session) -> list[int]:
+                reference = frame if frame is not None else session.last_frame
+                if reference is None:
+                    raise ValueError("no frame processed yet: publish on `image` first "
+                                     "or send the image the prompts refer to")
+                return session.add_objects(self._prompts(req, reference.shape[:2]), frame)
 
-            ids = self._on_worker(add)
+            ids = self._on_session(add)
         except (ValueError, KeyError) as exc:
             return self._refuse(resp, "add_objects", exc)
         resp.success, resp.ids = True, [int(i) for i in ids]
@@ -403,12 +413,7 @@ class TrackerNode(LifecycleNode):
             ids = [int(i) for i in req.ids]
             if not ids:
                 raise ValueError("no ids given")
-
-            def remove() -> None:
-                with self._session_lock:
-                    self._require_session().remove_objects(ids)
-
-            self._on_worker(remove)
+            self._on_session(lambda session: session.remove_objects(ids))
         except (ValueError, KeyError) as exc:
             return self._refuse(resp, "remove_objects", exc)
         resp.success, resp.removed, resp.message = True, ids, f"removed ids {ids}"
@@ -418,14 +423,12 @@ class TrackerNode(LifecycleNode):
     def _srv_reset(self, req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
         try:
 
-            def reset() -> int:
-                with self._session_lock:
-                    session = self._require_session()
-                    count = len(session.object_ids)
-                    session.reset()
-                    return count
+            def reset(session: Session) -> int:
+                count = len(session.object_ids)
+                session.reset()
+                return count
 
-            count = self._on_worker(reset)
+            count = self._on_session(reset)
         except ValueError as exc:
             return self._refuse(resp, "reset", exc)
         resp.success, resp.message = True, f"reset: {count} object(s) and all memory dropped"
