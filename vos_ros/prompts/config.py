@@ -15,7 +15,8 @@ GROUP = "prompt"
 @dataclass
 class PromptConfig:
     min_score: float = field(metadata=describe(
-        "candidates scoring below are not returned; a request's min_score 0 means this value"))
+        "candidates whose score (the calibrated probability of being what the phrase names) is below are "
+        "not returned; a request's min_score 0 means this value"))
     max_instances: int = field(metadata=describe(
         "at most this many objects per phrase when the request's max_instances is 0 (0 = all)"))
     segmenter: str = field(metadata=describe(

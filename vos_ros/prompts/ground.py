@@ -29,15 +29,15 @@ from vos_ros.prompts.candidates import (
 )
 from vos_ros.prompts.classifier import imagenet_probabilities
 from vos_ros.prompts.colour import colour_names
+from vos_ros.prompts.config import PromptConfig
 from vos_ros.prompts.detector import Detector, check_image, model_dir, shared_detector
 from vos_ros.prompts.phrase import COLOURS, Phrase, parse_phrase
-from vos_ros.prompts.scoring import score_candidates
+from vos_ros.prompts.scoring import ScoreCalibration, score_candidates
 from vos_ros.prompts.selection import select
 from vos_ros.prompts.vocabulary import coco_vocabulary, imagenet_vocabulary
 
 log = logging.getLogger(__name__)
 
-MIN_SCORE = 0.3            # default acceptance threshold on the [0, 1] score
 DETECTOR_THRESHOLD = 0.2   # detections below are not even candidates
 COCO_NOUN = 0.8            # MiniLM similarity above which the noun is one of the detector's classes
 
@@ -77,8 +77,10 @@ class Grounder:
     """Holds the models (shared per process) and the thresholds; call it like ``ground``."""
 
     def __init__(self, detector: Detector | None | str = "auto", segment: Segmenter | None = None,
-                 min_score: float = MIN_SCORE, detector_threshold: float = DETECTOR_THRESHOLD,
-                 detector_tta: bool = False) -> None:
+                 min_score: float | None = None, detector_threshold: float = DETECTOR_THRESHOLD,
+                 detector_tta: bool = False, calibration: ScoreCalibration | None = None) -> None:
+        if min_score is None:  # the one default: prompt.min_score of config/vos_prompt.yaml
+            min_score = PromptConfig.load().min_score
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
         self.detector = shared_detector() if detector == "auto" else detector
@@ -89,6 +91,7 @@ class Grounder:
         self.min_score = min_score
         self.detector_threshold = detector_threshold
         self.detector_tta = detector_tta  # flipped image + 4 tiles: more small objects, 6x detector time
+        self.calibration = calibration    # None: the shipped one (models/grounding_scores.json)
         # Per-image results reused across phrases on the same frame (the node and the benchmark
         # ground several phrases per image): image digest -> {"detections": ..., box: probabilities}.
         self._cache_key: str = ""
@@ -130,16 +133,11 @@ class Grounder:
             found += [copy.copy(c) for c in cache["regions"]]
         return merge_candidates(found)
 
-    def __call__(self, image: np.ndarray, text: str, depth: np.ndarray | None = None,
-                 min_score: float | None = None, max_instances: int = 0) -> GroundingResult:
-        check_image(image)
-        phrase = parse_phrase(text)
-        shape = image.shape[:2]
-        depth = check_depth(depth, shape) if depth is not None else None
-        threshold = self.min_score if min_score is None or min_score <= 0 else float(min_score)
-        timings: dict[str, float] = {}
+    def classified_candidates(self, image: np.ndarray, phrase: Phrase, depth: np.ndarray | None,
+                              colour_map: np.ndarray, timings: dict[str, float] | None = None) -> list[Candidate]:
+        """The phrase's candidates, each with the ImageNet probabilities of its crop when the phrase has a noun."""
+        timings = {} if timings is None else timings
         start = time.perf_counter()
-        colour_map = colour_names(image)
         cands = self.candidates(image, phrase, depth, colour_map)
         timings["candidates"] = (time.perf_counter() - start) * 1000
         start = time.perf_counter()
@@ -151,7 +149,20 @@ class Grounder:
             for cand in cands:
                 cand.imagenet = cache[cand.box]
         timings["classify"] = (time.perf_counter() - start) * 1000
-        scored = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), colour_map)
+        return cands
+
+    def __call__(self, image: np.ndarray, text: str, depth: np.ndarray | None = None,
+                 min_score: float | None = None, max_instances: int = 0) -> GroundingResult:
+        check_image(image)
+        phrase = parse_phrase(text)
+        shape = image.shape[:2]
+        depth = check_depth(depth, shape) if depth is not None else None
+        threshold = self.min_score if min_score is None or min_score <= 0 else float(min_score)
+        timings: dict[str, float] = {}
+        colour_map = colour_names(image)
+        cands = self.classified_candidates(image, phrase, depth, colour_map, timings)
+        scored = score_candidates(phrase, cands, coco_vocabulary(), imagenet_vocabulary(), shape, colour_map,
+                                  self.calibration)
         scores = scored.total
         chosen = select(phrase, cands, scores, threshold, shape, depth, max_instances, scored.detector)
         start = time.perf_counter()
@@ -181,7 +192,8 @@ def ground(image: np.ndarray, text: str, depth: np.ndarray | None = None, segmen
     """Ground ``text`` on an RGB uint8 image (optionally with depth in metres).
 
     ``segment`` overrides the box -> mask step (see box_masks.py). Returns the referred objects,
-    best first; none when nothing matches the phrase well enough (``min_score``, default 0.3).
+    best first; none when nothing matches the phrase well enough (``min_score``, default
+    ``prompt.min_score`` of config/vos_prompt.yaml).
     """
     grounder = default_grounder()
     if segment is not None:

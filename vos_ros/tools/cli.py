@@ -18,6 +18,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
     ("eval", "score"): ("vos_ros.tools.eval_score", "score existing predictions (official J, F, J&F)"),
     ("eval", "boxes"): ("vos_ros.tools.eval_boxes", "box-prompt benchmark: masks from COCO boxes (coco_subset)"),
     ("eval", "text"): ("vos_ros.tools.eval_text", "text-grounding benchmark (YCB-Video and COCO queries)"),
+    ("fit", "grounding"): ("vos_ros.tools.fit_grounding",
+                           "fit the text-grounding score's calibration on COCO train2017 prompts"),
     ("bench", "speed"): ("vos_ros.tools.bench_speed", "Session.step speed against the backbone alone"),
     ("track",): ("vos_ros.tools.track", "track objects in a video file or rosbag2 image topic"),
     ("ground",): ("vos_ros.tools.ground", "ground a phrase on an image and write its mask"),

@@ -112,6 +112,21 @@ def ycb_queries(root: Path) -> list[Query]:
     return out
 
 
+def coco_prompts(areas: dict[str, list[float]], image_area: float, k: int) -> list[tuple[str, str, str]]:
+    """COCO prompts of one image (the ``k``-th) from its instance areas per category name:
+    (text, type, category), a category prompt per category covering MIN_COCO_AREA of the image
+    ("the cat" for one instance, "all the cats" for several), one absent household category."""
+    out = []
+    for name, group in sorted(areas.items()):
+        if sum(group) >= MIN_COCO_AREA * image_area:
+            text = f"the {name}" if len(group) == 1 else f"all the {COCO_PLURALS.get(name, name + 's')}"
+            out.append((text, "category", name))
+    absent = [n for n in COCO_NEGATIVES if n not in areas]
+    if absent:
+        out.append((f"the {absent[k % len(absent)]}", "negative", ""))
+    return out
+
+
 def coco_queries(root: Path) -> list[Query]:
     coco = coco_annotations(root)
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
@@ -120,19 +135,12 @@ def coco_queries(root: Path) -> list[Query]:
         info = coco.loadImgs(image_id)[0]
         path = str(root / "val2017" / info["file_name"])
         anns = [a for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id)) if not a.get("iscrowd", 0)]
-        by_cat: dict[int, list[dict]] = {}
+        areas: dict[str, list[float]] = {}
         for a in anns:
-            by_cat.setdefault(a["category_id"], []).append(a)
-        for cat, group in sorted(by_cat.items()):
-            if sum(a["area"] for a in group) < MIN_COCO_AREA * info["width"] * info["height"]:
-                continue
-            name = names[cat]
-            text = f"the {name}" if len(group) == 1 else f"all the {COCO_PLURALS.get(name, name + 's')}"
-            out.append(Query("coco", path, "", text, "category", "coco:" + ",".join(str(a["id"]) for a in group)))
-        present = {names[c] for c in by_cat}
-        absent = [n for n in COCO_NEGATIVES if n not in present]
-        if absent:
-            out.append(Query("coco", path, "", f"the {absent[k % len(absent)]}", "negative", ""))
+            areas.setdefault(names[a["category_id"]], []).append(a["area"])
+        for text, kind, name in coco_prompts(areas, info["width"] * info["height"], k):
+            ids = [str(a["id"]) for a in anns if names[a["category_id"]] == name] if name else []
+            out.append(Query("coco", path, "", text, kind, "coco:" + ",".join(ids) if ids else ""))
     return out
 
 
@@ -251,7 +259,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the detector on the mirrored image and on 4 tiles (6 passes, not 1)")
     parser.add_argument("--detector-recall", action="store_true",
                         help="also report each detector's recall of the COCO instances (and of both together)")
-    parser.add_argument("--min-score", type=float, default=None, help="acceptance threshold (default 0.3)")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="acceptance threshold (default: prompt.min_score, config/vos_prompt.yaml)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N queries per dataset (0 = all)")
     parser.add_argument("--json", type=Path, default=None, help="write per-query results and the summary here")
 

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth PNG registered to IMAGE (uint16, see --depth-scale)")
     parser.add_argument("--depth-scale", type=float, default=1000.0,
                         help="depth units per metre (1000 = millimetres; YCB-Video uses 10000)")
-    parser.add_argument("--min-score", type=float, default=None, help="acceptance threshold (default 0.3)")
+    parser.add_argument("--min-score", type=float, default=None,
+                        help="acceptance threshold (default: prompt.min_score, config/vos_prompt.yaml)")
     parser.add_argument("--max-instances", type=int, default=0, help="at most this many objects (0 = all)")
     parser.add_argument("--segmenter", choices=("auto", "tracker", "grabcut"), default="auto",
                         help="box -> mask step (auto: the tracker's box path when its weights exist)")
