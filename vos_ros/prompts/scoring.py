@@ -39,6 +39,7 @@ COLOUR_FULL = 0.33                        # share of pixels that counts as "this
 MIN_AREA = 1e-4                           # area fractions below count as this (log of the area is a cue)
 # The category cues the calibration weighs, in this order (names as stored in its JSON file).
 CATEGORY_FEATURES = ("detector", "imagenet", "detector_raw", "detector_related", "log_area", "relative")
+DETECTOR_EVIDENCE = CATEGORY_FEATURES.index("detector")  # the column that is ``Scores.detector``
 CALIBRATION_FILE = MODELS_DIR / "grounding_scores.json"
 
 
@@ -143,7 +144,7 @@ def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabular
             coco.similarity(phrase.noun).max()) < SIMILAR_TO:
         shape = np.array([BOX_SHAPE_WEIGHT * boxiness(c.mask) for c in candidates], np.float32)
         out = 1.0 - (1.0 - out) * (1.0 - shape)
-    return out, features[:, 0].copy()
+    return out, features[:, DETECTOR_EVIDENCE].copy()
 
 
 def colour_region(cand: Candidate, shape: tuple[int, int]) -> np.ndarray:

@@ -195,16 +195,23 @@ def on_target(mask: np.ndarray, gt: np.ndarray) -> bool:
 SCORE_BINS = (0.0, 0.3, 0.5, 0.7, 0.9, 1.01)
 
 
+def score_bins(scores: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The non-empty SCORE_BINS: (label "[lo, hi]", which of ``scores`` fall in it)."""
+    out = []
+    for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:], strict=True):
+        sel = (scores >= lo) & (scores < hi)
+        if sel.any():
+            out.append((f"[{lo:.1f}, {min(hi, 1.0):.1f}]", sel))
+    return out
+
+
 def score_reliability(rows: list[dict]) -> list[dict]:
     """Per score bin: returned objects and the share on target (what a score means in practice)."""
     objects = [o for r in rows for o in r["returned"]]
-    out = []
-    for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:], strict=True):
-        sel = [o for o in objects if lo <= o["score"] < hi]
-        if sel:
-            out.append({"scores": f"[{lo:.1f}, {min(hi, 1.0):.1f}]", "objects": len(sel),
-                        "on_target": float(np.mean([o["on_target"] for o in sel]))})
-    return out
+    scores = np.array([o["score"] for o in objects], np.float64)
+    on_target = np.array([o["on_target"] for o in objects], np.float64)
+    return [{"scores": label, "objects": int(sel.sum()), "on_target": float(on_target[sel].mean())}
+            for label, sel in score_bins(scores)]
 
 
 RECALL_THRESHOLDS = (0.2, 0.3, 0.4)

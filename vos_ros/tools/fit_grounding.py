@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from vos_ros.tools.davis_io import data_root
-from vos_ros.tools.eval_text import SCORE_BINS, coco_prompts
+from vos_ros.tools.eval_text import coco_prompts, score_bins
 
 TRAIN_FOLDER = "train_extra/coco_train2017"
 MATCH_IOU = 0.5
@@ -88,13 +88,8 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, l2: float = L2,
 
 def reliability(scores: np.ndarray, labels: np.ndarray) -> list[dict]:
     """Per score bin: candidates, mean score and share that are right."""
-    out = []
-    for lo, hi in zip(SCORE_BINS[:-1], SCORE_BINS[1:], strict=True):
-        sel = (scores >= lo) & (scores < hi)
-        if sel.any():
-            out.append({"scores": f"[{lo:.1f}, {min(hi, 1.0):.1f}]", "candidates": int(sel.sum()),
-                        "mean_score": float(scores[sel].mean()), "right": float(labels[sel].mean())})
-    return out
+    return [{"scores": label, "candidates": int(sel.sum()), "mean_score": float(scores[sel].mean()),
+             "right": float(labels[sel].mean())} for label, sel in score_bins(scores)]
 
 
 def proxy_success(prompt: dict, chosen: list[int]) -> bool:
@@ -137,7 +132,7 @@ def collect(root: Path, limit: int = 0) -> list[dict]:
                 ious = [box_iou(cand.box, box) for box in boxes]
                 if ious and max(ious) > MATCH_IOU:
                     match[i] = int(np.argmax(ious))
-            prompts.append({"image": image_id, "text": text, "type": kind, "instances": len(boxes),
+            prompts.append({"image": image_id, "phrase": phrase, "type": kind, "instances": len(boxes),
                             "shape": image.shape[:2], "candidates": cands, "match": match,
                             "features": category_features(phrase, cands, coco_vocabulary(), imagenet_vocabulary(),
                                                           float(image.shape[0] * image.shape[1]))})
@@ -146,16 +141,15 @@ def collect(root: Path, limit: int = 0) -> list[dict]:
 
 def threshold_table(prompts: list[dict], calibration) -> list[dict]:
     """The success proxy of the training prompts per acceptance threshold (selection as at run time)."""
-    from vos_ros.prompts.phrase import parse_phrase
+    from vos_ros.prompts.scoring import DETECTOR_EVIDENCE
     from vos_ros.prompts.selection import select
 
+    scored = [(prompt, calibration(prompt["features"]), prompt["features"][:, DETECTOR_EVIDENCE]) for prompt in prompts]
     rows = []
     for t in THRESHOLDS:
         success = {"category": [], "negative": []}
-        for prompt in prompts:
-            scores = calibration(prompt["features"]) if len(prompt["candidates"]) else np.zeros(0, np.float32)
-            evidence = prompt["features"][:, 0] if len(prompt["candidates"]) else None
-            chosen = select(parse_phrase(prompt["text"]), prompt["candidates"], scores, t, prompt["shape"],
+        for prompt, scores, evidence in scored:
+            chosen = select(prompt["phrase"], prompt["candidates"], scores, t, prompt["shape"],
                             detector_evidence=evidence)
             success[prompt["type"]].append(proxy_success(prompt, chosen))
         rows.append({"threshold": t, **{kind: float(np.mean(v)) for kind, v in success.items() if v}})
