@@ -16,6 +16,7 @@ from vos_ros.tools.davis_io import data_root
 from vos_ros.tools.eval_text import (
     TYPES,
     coco_queries,
+    crowd_regions,
     detector_recall,
     ground_truth,
     iou,
@@ -77,6 +78,19 @@ def test_summary_and_reliability() -> None:
     a = np.zeros((4, 4), bool)
     a[:2] = True
     assert iou(a, a) == 1.0 and iou(a, ~a) == 0.0 and iou(np.zeros_like(a), np.zeros_like(a)) == 1.0
+    assert iou(np.ones_like(a), a) == 0.5 and iou(np.ones_like(a), a, ignore=~a) == 1.0
+
+
+@needs_data
+def test_crowd_regions_are_those_of_the_named_category() -> None:
+    queries = [q for q in coco_queries(COCO) if q.image.endswith("000000553664.jpg")]
+    books = next(q for q in queries if q.text == "all the books")
+    width, height = Image.open(books.image).size
+    crowd, gt = crowd_regions(books, COCO, (height, width)), ground_truth(books, COCO, (height, width))
+    assert crowd.sum() > 20000 and (crowd & gt).sum() < 0.5 * gt.sum()  # one crowd of books, not the books
+    for q in queries:  # no crowd region of any other category in this image; none for negatives
+        if q.text != "all the books":
+            assert not crowd_regions(q, COCO, (height, width)).any()
 
 
 @needs_data

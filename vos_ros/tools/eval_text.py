@@ -8,7 +8,8 @@ Queries are built from the data, so a held-out copy of the same layout is scored
 - COCO (coco_subset): per image and category with at least MIN_COCO_AREA of the image, "the <name>"
   for one instance and "all the <plural>" for several (category, GT = union of its instances), and
   one absent household category per image (negative).
-A query succeeds when the union of the grounded masks has IoU >= 0.5 with the ground truth, and a
+A query succeeds when the union of the grounded masks has IoU >= 0.5 with the ground truth (COCO
+crowd regions of the named category left out of both, as in COCO's own evaluation), and a
 negative one when nothing is returned (its IoU counts 1, else 0).
 """
 from __future__ import annotations
@@ -173,6 +174,22 @@ def ground_truth(query: Query, coco_root: Path, shape: tuple[int, int]) -> np.nd
     return out
 
 
+def crowd_regions(query: Query, coco_root: Path, shape: tuple[int, int]) -> np.ndarray:
+    """H x W bool: the COCO crowd regions ("iscrowd", one outline around many objects) of the
+    query's category in its image, which scoring ignores, as COCO's own evaluation does: an object
+    found inside one is neither right nor wrong. All False for YCB and negative queries."""
+    kind, _, ids = query.gt.partition(":")
+    out = np.zeros(shape, bool)
+    if kind != "coco" or not ids:
+        return out
+    coco = coco_annotations(coco_root)
+    named = coco.loadAnns([int(i) for i in ids.split(",")])
+    crowd_ids = coco.getAnnIds(imgIds=named[0]["image_id"], catIds=[named[0]["category_id"]], iscrowd=True)
+    for ann in coco.loadAnns(crowd_ids):
+        out |= coco.annToMask(ann).astype(bool)
+    return out
+
+
 def load_depth(path: str, meta_factor: float = 10000.0) -> np.ndarray:
     """YCB-Video depth PNG (uint16, metres x factor_depth) to metres."""
     meta = Path(path[: -len("-depth.png")] + "-meta.json")
@@ -182,7 +199,10 @@ def load_depth(path: str, meta_factor: float = 10000.0) -> np.ndarray:
     return np.asarray(Image.open(path)).astype(np.float32) / meta_factor
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
+def iou(a: np.ndarray, b: np.ndarray, ignore: np.ndarray | None = None) -> float:
+    """IoU of two bool masks, leaving out the ``ignore`` pixels (1 when both are empty)."""
+    if ignore is not None:
+        a, b = a & ~ignore, b & ~ignore
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
@@ -314,10 +334,11 @@ def run(args: argparse.Namespace) -> int:
         result = grounder(image, query.text, depth=depth, min_score=args.min_score)
         pred = result.union_mask(image.shape[:2])
         gt = ground_truth(query, sources["coco"][0], image.shape[:2])
-        value = (0.0 if pred.any() else 1.0) if query.type == "negative" else iou(pred, gt)
+        crowd = crowd_regions(query, sources["coco"][0], image.shape[:2])
+        value = (0.0 if pred.any() else 1.0) if query.type == "negative" else iou(pred, gt, crowd)
         rows.append({**asdict(query), "iou": value, "success": value >= 0.5,
                      "returned": [{"label": o.label, "score": o.score, "box": o.box, "source": o.source,
-                                   "on_target": on_target(o.mask, gt)} for o in result.objects]})
+                                   "on_target": on_target(o.mask, gt | crowd)} for o in result.objects]})
     summary = summarise(rows)
     print_table(summary)
     reliability = score_reliability(rows)
