@@ -116,7 +116,7 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
 @needs_data
 @pytest.mark.skipif(not (model_dir() / "centernet.json").is_file(), reason="detector files missing (make detectors)")
 def test_detector_recall_of_each_detector_and_of_both() -> None:
-    from vos_ros.prompts.detector import CenterNet, NanoDet
+    from vos_ros.prompts.detector import CenterNet, DetectorEnsemble, NanoDet
 
     result = detector_recall(COCO, {"NanoDet": NanoDet(), "CenterNet": CenterNet()}, images=4)
     assert result["instances"] > 0
@@ -125,4 +125,8 @@ def test_detector_recall_of_each_detector_and_of_both() -> None:
         assert np.all((values >= 0) & (values <= 1)) and np.all(np.diff(values) <= 0)  # stricter = fewer
     assert np.all(recall["any"] >= np.maximum(recall["NanoDet"], recall["CenterNet"]))
     assert np.all(recall["any"] <= recall["NanoDet"] + recall["CenterNet"] + 1e-9)
+    # The ensemble row fuses the members' own runs; running the ensemble itself finds the same.
+    members = [NanoDet(), CenterNet()]
+    alone = detector_recall(COCO, {"both": DetectorEnsemble(members)}, images=4)["recall"]["both"]
+    assert recall["ensemble"] == pytest.approx(alone)
     assert recall["any"][0] > 0.3  # real detectors find a good share of these household objects

@@ -218,12 +218,21 @@ class DetectorEnsemble:
             raise ValueError("an ensemble needs at least one detector")
         self.detectors = detectors
 
+    def member_threshold(self, score_threshold: float) -> float:
+        """The score down to which members report: all of them agreeing at it reach ``score_threshold``."""
+        return 1.0 - (1.0 - score_threshold) ** (1.0 / len(self.detectors))
+
     def __call__(self, rgb: np.ndarray, score_threshold: float = 0.3, iou_threshold: float = 0.5,
                  tta: bool = False) -> list[Detection]:
-        member_threshold = 1.0 - (1.0 - score_threshold) ** (1.0 / len(self.detectors))
-        found = [(d, k) for k, det in enumerate(self.detectors)
-                 for d in det(rgb, member_threshold, iou_threshold, tta)]
-        found.sort(key=lambda item: -item[0].score)
+        member_threshold = self.member_threshold(score_threshold)
+        return self.fuse([det(rgb, member_threshold, iou_threshold, tta) for det in self.detectors],
+                         score_threshold, iou_threshold)
+
+    @staticmethod
+    def fuse(per_member: list[list[Detection]], score_threshold: float = 0.3,
+             iou_threshold: float = 0.5) -> list[Detection]:
+        """The members' detections of one image (one list per member) as the ensemble's, best first."""
+        found = sorted(((d, k) for k, dets in enumerate(per_member) for d in dets), key=lambda item: -item[0].score)
         kept: list[tuple[Detection, set[int]]] = []
         for det, member in found:
             same = [(d, members) for d, members in kept

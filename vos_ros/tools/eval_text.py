@@ -238,16 +238,31 @@ RECALL_THRESHOLDS = (0.2, 0.3, 0.4)
 RECALL_MIN_AREA = 1500.0  # px^2: smaller COCO instances are not counted
 
 
+def instances_found(detections: list, boxes: list[tuple[float, ...]], labels: np.ndarray,
+                    thresholds: tuple[float, ...]) -> np.ndarray:
+    """thresholds x instances bool: a detection of the instance's class with box IoU > 0.5 at that score."""
+    from vos_ros.prompts.detector import box_iou
+
+    hit = np.zeros((len(thresholds), len(boxes)), bool)
+    for d in detections:
+        match = (np.array([box_iou(d.box, b) for b in boxes]) > 0.5) & (labels == d.label)
+        hit |= np.array([d.score >= t for t in thresholds])[:, None] & match[None]
+    return hit
+
+
 def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] = RECALL_THRESHOLDS,
                     images: int = 0) -> dict:
-    """Share of the coco_subset instances over RECALL_MIN_AREA that each detector (and any of them)
-    finds: a detection of the right class with box IoU > 0.5 at or above each score threshold (first
-    ``images`` images only when > 0)."""
-    from vos_ros.prompts.detector import box_iou
+    """Share of the coco_subset instances over RECALL_MIN_AREA that each detector, their ensemble
+    (``DetectorEnsemble``, when there are several) and any of them find: a detection of the right
+    class with box IoU > 0.5 at or above each score threshold (first ``images`` images only when > 0).
+    Each detector runs once per image; the ensemble fuses those same detections."""
+    from vos_ros.prompts.detector import DetectorEnsemble
 
     coco = coco_annotations(root)
     names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    found = {name: np.zeros(len(thresholds)) for name in (*detectors, "any")}
+    ensemble = DetectorEnsemble(list(detectors.values())) if len(detectors) > 1 else None
+    lowest = ensemble.member_threshold(min(thresholds)) if ensemble else min(thresholds)
+    found = {name: np.zeros(len(thresholds)) for name in (*detectors, *(["ensemble"] if ensemble else []), "any")}
     total = 0
     ids = sorted(coco.getImgIds())
     for image_id in tqdm(ids[:images] if images > 0 else ids, desc="detector recall", unit="image"):
@@ -260,16 +275,14 @@ def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] =
         total += len(anns)
         gt = [(x, y, x + w, y + h) for x, y, w, h in (a["bbox"] for a in anns)]
         labels = np.array([names[a["category_id"]] for a in anns])
-        hits = {}
-        for name, detector in detectors.items():
-            dets = detector(rgb, score_threshold=min(thresholds))
-            hit = np.zeros((len(thresholds), len(anns)), bool)
-            for d in dets:
-                match = (np.array([box_iou(d.box, g) for g in gt]) > 0.5) & (labels == d.label)
-                hit |= np.array([d.score >= t for t in thresholds])[:, None] & match[None]
-            hits[name] = hit
+        per_member = {name: detector(rgb, score_threshold=lowest) for name, detector in detectors.items()}
+        member_hits = [instances_found(dets, gt, labels, thresholds) for dets in per_member.values()]
+        for name, hit in zip(per_member, member_hits, strict=True):
             found[name] += hit.sum(1)
-        found["any"] += np.logical_or.reduce(list(hits.values())).sum(1)
+        if ensemble:
+            fused = ensemble.fuse(list(per_member.values()), min(thresholds))
+            found["ensemble"] += instances_found(fused, gt, labels, thresholds).sum(1)
+        found["any"] += np.logical_or.reduce(member_hits).sum(1)
     return {"instances": total, "thresholds": list(thresholds),
             "recall": {name: (v / max(total, 1)).tolist() for name, v in found.items()}}
 
@@ -347,10 +360,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{b['scores']:14s} {b['objects']:7d} {b['on_target']:10.3f}")
     recall = None
     if args.detector_recall:
-        from vos_ros.prompts.detector import CenterNet, DetectorEnsemble, NanoDet
+        from vos_ros.prompts.detector import CenterNet, NanoDet
 
-        members = {"NanoDet": NanoDet(), "CenterNet": CenterNet()}
-        recall = detector_recall(sources["coco"][0], {**members, "ensemble": DetectorEnsemble(list(members.values()))})
+        recall = detector_recall(sources["coco"][0], {"NanoDet": NanoDet(), "CenterNet": CenterNet()})
         print(f"detector recall of {recall['instances']} COCO instances over {RECALL_MIN_AREA:.0f} px^2 "
               f"(right class, box IoU > 0.5), per score threshold {recall['thresholds']}")
         for name, values in recall["recall"].items():
