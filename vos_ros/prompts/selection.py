@@ -88,11 +88,11 @@ def is_group(candidates: list[Candidate], i: int, indices: list[int], shape: tup
 def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int],
              shape: tuple[int, int], named: np.ndarray | None = None) -> list[int]:
     """``indices`` (by decreasing score) as distinct objects: without groups (``is_group``), without
-    parts (a candidate mostly inside a larger one that matches at least PART_OF_SCORE as well: a mug's
-    rim, the red face of a box; a weak large match removes nothing; a detection of the named class,
-    ``named``, is a part only of another such detection: the pizza on a table whose crop looks like
-    pizza to the ImageNet head is the pizza), and without duplicates (box IoU above DUPLICATE with a
-    better one, a named one first: one object detected under two class names)."""
+    parts (a proposal mostly inside a larger candidate that matches at least PART_OF_SCORE as well:
+    a mug's rim, the red face of a box; a weak large match removes nothing; a detector box is an
+    object of its own, never a part: the child in front of an adult, the book on a shelf of books),
+    and without duplicates (box IoU above DUPLICATE with a better one, a detection of the named
+    class, ``named``, first: one object detected under two class names)."""
     named = np.zeros(len(candidates), bool) if named is None else named
     # Smallest first, so a group inside a larger match does not count as one of its objects: the
     # bed-sized box a detector puts over a tabletop must not make the table around it "filled".
@@ -101,9 +101,8 @@ def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]
         if is_group(candidates, i, [j for j in indices if j not in groups], shape):
             groups.add(i)
     objects = [i for i in indices if i not in groups]
-    wholes = [i for i in objects if not any(
-        scores[j] >= PART_OF_SCORE * scores[i] and (named[j] or not named[i])
-        for j in objects if i in _contained(candidates, j, [i]))]
+    wholes = [i for i in objects if candidates[i].source == "detector" or not any(
+        scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
     kept: list[int] = []
     for i in sorted(wholes, key=lambda i: not named[i]):  # of two duplicates, the named one stays
         if all(box_iou(candidates[i].box, candidates[j].box) <= DUPLICATE for j in kept):
