@@ -12,7 +12,7 @@ from vos_ros.prompts.candidates import Candidate
 from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.phrase import Phrase
 
-CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
+CONTAINED = 0.8      # a proposal this much inside a larger matching candidate is a part of it, not another object
 PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
 GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of it make it a group
 DUPLICATE = 0.7      # box IoU above which two matches are one object
