@@ -12,8 +12,9 @@ from vos_ros.prompts.candidates import Candidate
 from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.phrase import Phrase
 
-CONTAINED = 0.8      # a proposal this much inside a larger matching candidate is a part of it, not another object
+CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object
 PART_OF_SCORE = 0.5  # ... when the larger one scores at least this fraction of the part's score
+SAME_OBJECT_IOU = 0.4  # ... and, for a detector box, when their boxes overlap this much (else it is another object)
 GROUP_FILL = 0.6     # matches inside a larger one filling less than this share of it make it a group
 DUPLICATE = 0.7      # box IoU above which two matches are one object
 NAMED = 0.5          # detector evidence from which a box is a whole object of the named class
@@ -88,11 +89,13 @@ def is_group(candidates: list[Candidate], i: int, indices: list[int], shape: tup
 def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int],
              shape: tuple[int, int], named: np.ndarray | None = None) -> list[int]:
     """``indices`` (by decreasing score) as distinct objects: without groups (``is_group``), without
-    parts (a proposal mostly inside a larger candidate that matches at least PART_OF_SCORE as well:
-    a mug's rim, the red face of a box; a weak large match removes nothing; a detector box is an
-    object of its own, never a part: the child in front of an adult, the book on a shelf of books),
-    and without duplicates (box IoU above DUPLICATE with a better one, a detection of the named
-    class, ``named``, first: one object detected under two class names)."""
+    parts (a candidate mostly inside a larger one that matches at least PART_OF_SCORE as well: a
+    mug's rim, the red face of a box; a weak large match removes nothing), and without duplicates
+    (box IoU above DUPLICATE with a better one, a detection of the named class, ``named``, first:
+    one object detected under two class names). A detector box is a part only of a detection it
+    overlaps by SAME_OBJECT_IOU (the cup inside the box of the cup on its saucer; not the child in
+    front of an adult), and a detection of the named class only of another such detection (the
+    pizza on a table whose crop looks like pizza to the ImageNet head is the pizza)."""
     named = np.zeros(len(candidates), bool) if named is None else named
     # Smallest first, so a group inside a larger match does not count as one of its objects: the
     # bed-sized box a detector puts over a tabletop must not make the table around it "filled".
@@ -101,8 +104,15 @@ def distinct(candidates: list[Candidate], scores: np.ndarray, indices: list[int]
         if is_group(candidates, i, [j for j in indices if j not in groups], shape):
             groups.add(i)
     objects = [i for i in indices if i not in groups]
-    wholes = [i for i in objects if candidates[i].source == "detector" or not any(
-        scores[j] >= PART_OF_SCORE * scores[i] for j in objects if i in _contained(candidates, j, [i]))]
+
+    def part_of(i: int, j: int) -> bool:
+        if scores[j] < PART_OF_SCORE * scores[i] or i not in _contained(candidates, j, [i]):
+            return False
+        if candidates[i].source != "detector":
+            return True
+        return (named[j] or not named[i]) and box_iou(candidates[i].box, candidates[j].box) >= SAME_OBJECT_IOU
+
+    wholes = [i for i in objects if not any(part_of(i, j) for j in objects)]
     kept: list[int] = []
     for i in sorted(wholes, key=lambda i: not named[i]):  # of two duplicates, the named one stays
         if all(box_iou(candidates[i].box, candidates[j].box) <= DUPLICATE for j in kept):
