@@ -6,6 +6,7 @@ ROS-free so the docs and tests can list and validate parameters without a runnin
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,11 +75,12 @@ class ParamSpec:
     description: str
 
 
-def parameter_specs(path: str | Path = TRACKER_CONFIG) -> list[ParamSpec]:
-    """Every node parameter with its default (from ``path``) and description, in declaration order."""
+def parameter_specs(path: str | Path = TRACKER_CONFIG, groups: dict[str, type] | None = None) -> list[ParamSpec]:
+    """Every parameter of a node with its default (from ``path``) and description, in declaration
+    order; ``groups`` (prefix -> config dataclass) defaults to the tracker's GROUPS."""
     defaults = load_params(path)
     specs = []
-    for group, cls in GROUPS.items():
+    for group, cls in (GROUPS if groups is None else groups).items():
         for f in dataclasses.fields(cls):
             name = f"{group}.{f.name}"
             if name not in defaults:
@@ -105,3 +107,19 @@ def build_configs(params: dict[str, Any]) -> tuple[TrackerConfig, NodeConfig]:
     """Typed, validated views of a flat parameter dict; ValueError/KeyError names the bad parameter."""
     return TrackerConfig.from_params(params), from_params(NodeConfig, params, "node")
 
+
+
+def help_requested(args: list[str] | None = None) -> bool:
+    """Whether the node's own arguments (before ``--ros-args``; ``sys.argv`` when None) ask for -h/--help."""
+    argv = (sys.argv if args is None else args)[1:]
+    own = argv[: argv.index("--ros-args")] if "--ros-args" in argv else argv
+    return "-h" in own or "--help" in own
+
+
+def help_text(doc: str, specs: list[ParamSpec], path: str | Path) -> str:
+    """What a node prints for --help: its module docstring, then its parameters."""
+    lines = [doc.strip(), "", f"Parameters (defaults from {path}; set with --ros-args -p NAME:=VALUE"
+             " or --params-file FILE):"]
+    for spec in specs:
+        lines += [f"  {spec.name} = {spec.default!r}", f"      {spec.description}"]
+    return "\n".join(lines)

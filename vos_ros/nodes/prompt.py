@@ -39,10 +39,10 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
-from vos_ros.core.config import load_params
 from vos_ros.core.types import TrackState
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
+from vos_ros.nodes.params import ParamSpec, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.prompts.concepts import Concept, TrackView, new_objects
 from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
@@ -58,12 +58,10 @@ def _stamp_s(msg: Image | CompressedImage) -> float:
 class PromptNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        defaults = load_params(PROMPT_CONFIG)
-        descriptions = {f.name: f.metadata["description"] for f in PromptConfig.__dataclass_fields__.values()}
-        for name, description in descriptions.items():
-            key = f"{GROUP}.{name}"
-            self.declare_parameter(key, defaults[key],
-                                   ParameterDescriptor(description=description, dynamic_typing=True))
+        self._specs = {s.name: s for s in prompt_parameter_specs()}
+        for spec in self._specs.values():
+            self.declare_parameter(spec.name, spec.default,
+                                   ParameterDescriptor(description=spec.description, dynamic_typing=True))
         self.cfg = self._config({})
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -102,14 +100,8 @@ class PromptNode(Node):
     # -- parameters -------------------------------------------------------------------------------
     def _config(self, changes: dict[str, Any]) -> PromptConfig:
         """The validated configuration with ``changes`` applied; ValueError names the bad parameter."""
-        params = {}
-        for name, default in load_params(PROMPT_CONFIG).items():
-            value = changes.get(name, self.get_parameter(name).value)
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if type(value) is not type(default):
-                raise ValueError(f"parameter '{name}' must be {type(default).__name__}, got {value!r}")
-            params[name] = value
+        params = {name: coerce(name, changes.get(name, self.get_parameter(name).value), spec.default)
+                  for name, spec in self._specs.items()}
         return PromptConfig.from_params(params)
 
     def _on_set_parameters(self, params: list[rclpy.Parameter]) -> SetParametersResult:
@@ -288,7 +280,14 @@ class PromptNode(Node):
         return resp
 
 
+def prompt_parameter_specs() -> list[ParamSpec]:
+    return parameter_specs(PROMPT_CONFIG, {GROUP: PromptConfig})
+
+
 def main(args: list[str] | None = None) -> None:
+    if help_requested(args):
+        print(help_text(__doc__, prompt_parameter_specs(), PROMPT_CONFIG))
+        return
     with ros_main(args):
         node = PromptNode()
         executor = MultiThreadedExecutor(num_threads=4)

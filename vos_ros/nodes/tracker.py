@@ -38,13 +38,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from vos_ros.core.config import TRACKER_CONFIG
 from vos_ros.core.depth import Intrinsics, centroid_3d
 from vos_ros.core.session import Session, load_model
 from vos_ros.core.types import FrameResult, Prompt
 from vos_ros.core.visualize import draw_overlay
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert, outputs
-from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, parameter_specs
+from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.srv import AddObjects, RemoveObjects
 
@@ -473,6 +474,9 @@ class TrackerNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
+    if help_requested(args):
+        print(help_text(__doc__, parameter_specs(), TRACKER_CONFIG))
+        return
     with ros_main(args):
         node = TrackerNode()
         try:
