@@ -124,6 +124,13 @@ def test_track_rejects_bad_inputs_clearly(tmp_path: Path, scene_frames, tracker_
     assert "must be x,y,w,h" in capsys.readouterr().err
 
 
+def test_the_demo_s_node_step_is_the_mean_over_the_run() -> None:
+    windows = [{"frames_processed": "3", "step_ms": "100.00"}, {"frames_processed": "3", "step_ms": "0.00"},
+               {"frames_processed": "5", "step_ms": "40.00"}]  # the middle window processed nothing
+    assert demo.mean_step_ms(windows) == pytest.approx((3 * 100 + 2 * 40) / 5)
+    assert np.isnan(demo.mean_step_ms([]))
+
+
 def test_demo_runs_the_real_node_and_writes_video_sheet_and_stats(ros_domain: int, checkpoint: str,
                                                                   tmp_path: Path, capsys) -> None:
     cfg = yaml.safe_load((REPO_ROOT / "config" / "demo.yaml").read_text())
@@ -144,6 +151,7 @@ def test_demo_runs_the_real_node_and_writes_video_sheet_and_stats(ros_domain: in
     assert stats["frames_published"] == 6 and 2 <= stats["frames_processed"] <= 6
     assert stats["frames_dropped"] == 6 - stats["frames_processed"]
     assert stats["processed_fps"] > 0 and stats["latency_ms_mean"] > 0 and stats["memory_tokens"] > 0
+    assert stats["node_step_ms"] > 0
     assert len(list(FrameSource(tmp_path / "out" / "overlay.mp4"))) == 6
     sheet = cv2.imread(str(tmp_path / "out" / "contact_sheet.png"))
     assert sheet is not None and sheet.shape[1] == 4 * 400
