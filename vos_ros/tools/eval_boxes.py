@@ -28,7 +28,7 @@ from tqdm import tqdm
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
 from vos_ros.core.session import BoxCrop
 from vos_ros.core.types import Box, mask_box
-from vos_ros.tools.davis_io import data_root, read_labels
+from vos_ros.tools.davis_io import DATA_HELP, data_root, read_labels
 from vos_ros.tools.eval_text import RECALL_MIN_AREA, coco_annotations, iou
 from vos_ros.tools.train_data import COCO_DIR, box_tuning_images, jittered
 
@@ -38,7 +38,7 @@ SETS = ("val", "tuning")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", choices=SETS, default="val", help="COCO val (benchmark) or the tuning images")
-    parser.add_argument("--data", type=Path, default=None, help="shared data folder (default ../shared/data)")
+    parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
     parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter file")
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
     parser.add_argument("--thresholds", default="", help="comma-separated probability cuts to compare "

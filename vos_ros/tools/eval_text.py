@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from vos_ros.tools.davis_io import data_root
+from vos_ros.tools.davis_io import DATA_HELP, data_root
 
 TYPES = ("category", "colour", "spatial", "plural", "negative")
 MIN_COCO_AREA = 0.01  # category prompts only for categories covering this share of the image
@@ -288,8 +288,7 @@ def detector_recall(root: Path, detectors: dict, thresholds: tuple[float, ...] =
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $VOS_ROS_DATA "
-                        "or ../shared/data from the repo root)")
+    parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
     parser.add_argument("--datasets", nargs="+", choices=("ycb", "coco"), default=["ycb", "coco"])
     parser.add_argument("--checkpoint", default="", help="tracker weights for the box path (default: configured)")
     parser.add_argument("--segmenter", choices=("auto", "tracker", "grabcut"), default="auto",

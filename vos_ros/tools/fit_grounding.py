@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from vos_ros.tools.davis_io import data_root
+from vos_ros.tools.davis_io import DATA_HELP, data_root
 from vos_ros.tools.eval_text import coco_prompts, score_bins
 
 TRAIN_FOLDER = "train_extra/coco_train2017"
@@ -157,8 +157,7 @@ def threshold_table(prompts: list[dict], calibration) -> list[dict]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=None, help="shared data folder (default: $VOS_ROS_DATA "
-                        "or ../shared/data from the repo root)")
+    parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
     parser.add_argument("--out", type=Path, default=None,
                         help="calibration file to write (default: models/grounding_scores.json)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N training images (0 = all)")

@@ -30,6 +30,7 @@ from vos_ros.core.model import (
     time_bucket,
 )
 from vos_ros.core.session import FrameGeometry
+from vos_ros.tools.davis_io import DATA_HELP
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,7 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", default="", help="write the shipped-weights file here at the end")
     p.add_argument("--ablate", choices=["", "time_bias", "fine", "queries"], default="",
                    help="train without one component (for the ablation table)")
-    p.add_argument("--data-root", default="", help="shared data folder (default ../shared/data)")
+    p.add_argument("--data-root", default="", help=DATA_HELP)
 
 
 def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, top_k: int = 30
