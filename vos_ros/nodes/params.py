@@ -108,7 +108,6 @@ def build_configs(params: dict[str, Any]) -> tuple[TrackerConfig, NodeConfig]:
     return TrackerConfig.from_params(params), from_params(NodeConfig, params, "node")
 
 
-
 def help_requested(args: list[str] | None = None) -> bool:
     """Whether the node's own arguments (before ``--ros-args``; ``sys.argv`` when None) ask for -h/--help."""
     argv = (sys.argv if args is None else args)[1:]

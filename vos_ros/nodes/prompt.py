@@ -281,6 +281,7 @@ class PromptNode(Node):
 
 
 def prompt_parameter_specs() -> list[ParamSpec]:
+    """The node's parameters (config/vos_prompt.yaml, described by PromptConfig's fields)."""
     return parameter_specs(PROMPT_CONFIG, {GROUP: PromptConfig})
 
 
