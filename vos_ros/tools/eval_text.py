@@ -236,16 +236,17 @@ def score_reliability(rows: list[dict]) -> list[dict]:
 
 RECALL_THRESHOLDS = (0.2, 0.3, 0.4)
 RECALL_MIN_AREA = 1500.0  # px^2: smaller COCO instances are not counted
+MATCH_IOU = 0.5           # box IoU above which a detection (or grounding candidate) is that instance
 
 
 def instances_found(detections: list, boxes: list[tuple[float, ...]], labels: np.ndarray,
                     thresholds: tuple[float, ...]) -> np.ndarray:
-    """thresholds x instances bool: a detection of the instance's class with box IoU > 0.5 at that score."""
+    """thresholds x instances bool: a detection of the instance's class with box IoU > MATCH_IOU at that score."""
     from vos_ros.prompts.detector import box_iou
 
     hit = np.zeros((len(thresholds), len(boxes)), bool)
     for d in detections:
-        match = (np.array([box_iou(d.box, b) for b in boxes]) > 0.5) & (labels == d.label)
+        match = (np.array([box_iou(d.box, b) for b in boxes]) > MATCH_IOU) & (labels == d.label)
         hit |= np.array([d.score >= t for t in thresholds])[:, None] & match[None]
     return hit
 
@@ -363,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
 
         recall = detector_recall(sources["coco"][0], {"NanoDet": NanoDet(), "CenterNet": CenterNet()})
         print(f"detector recall of {recall['instances']} COCO instances over {RECALL_MIN_AREA:.0f} px^2 "
-              f"(right class, box IoU > 0.5), per score threshold {recall['thresholds']}")
+              f"(right class, box IoU > {MATCH_IOU}), per score threshold {recall['thresholds']}")
         for name, values in recall["recall"].items():
             print(f"{name:10s} " + " ".join(f"{v:.3f}" for v in values))
     if args.json:

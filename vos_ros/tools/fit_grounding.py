@@ -30,10 +30,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from vos_ros.tools.davis_io import DATA_HELP, data_root
-from vos_ros.tools.eval_text import coco_prompts, score_bins
+from vos_ros.tools.eval_text import MATCH_IOU, coco_prompts, score_bins
 
 TRAIN_FOLDER = "train_extra/coco_train2017"
-MATCH_IOU = 0.5
 L2 = 1e-2                # ridge on the standardised weights (the bias is free)
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
 # COCO class -> (another name, its plural): what people call these objects as often as the class name.
