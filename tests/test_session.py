@@ -54,7 +54,7 @@ def test_object_first_appearing_at_frame_5_and_ids_never_reused(session):
     session.remove_objects([1])
     res = session.step(fs[6])
     assert [o.id for o in res.objects] == [2]
-    assert session.memory.num_objects == 1 and session.queries.shape[1] == 1
+    assert session.views[0].memory.num_objects == 1 and session.views[0].queries.shape[1] == 1
     ids = session.add_objects([Prompt(mask=rect(0, 10, 0, 10))])      # refers to the newest frame
     assert ids == [3]                                                  # id 1 is not reused
     session.reset()
@@ -70,7 +70,7 @@ def test_add_objects_on_a_separate_image_keeps_existing_tracks(session):
     assert session.add_objects([Prompt(mask=rect(30, 45, 50, 75))], frame=fs[1]) == [2]
     res = session.step(fs[2])
     assert [o.id for o in res.objects] == [1, 2]
-    assert session.memory.num_objects == 2
+    assert session.views[0].memory.num_objects == 2
 
 
 def test_bad_inputs_give_clear_errors_and_keep_state(session):
@@ -109,6 +109,40 @@ def test_scaled_input_returns_input_resolution(model):
     masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3,
                           precision="fp32")
     assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0
+
+
+def test_mirror_view_gives_mirrored_masks_on_a_mirrored_stream_and_counts_both_memories(model):
+    """model.mirror_view: the session follows the mean of the frame's and its mirror image's
+    predictions, so a mirrored stream gives exactly the mirrored masks; memory counts both views."""
+    cfg = TrackerConfig.load(model__mirror_view=True, model__precision="fp32")
+    plain, mirrored = Session(model, cfg), Session(model, cfg)
+    m = rect(5, 30, 10, 47)
+    for i, f in enumerate(frames(5, seed=3)):
+        a = plain.step(f, [Prompt(mask=m)] if i == 0 else [])
+        b = mirrored.step(np.ascontiguousarray(f[:, ::-1]), [Prompt(mask=m[:, ::-1].copy())] if i == 0 else [])
+        assert np.array_equal(a.label_image[:, ::-1], b.label_image)
+        assert a.objects[0].presence == pytest.approx(b.objects[0].presence, abs=1e-6)
+    assert plain.add_objects([Prompt(box=(50, 20, 20, 20))]) == [2]
+    assert [o.id for o in plain.step(frames(1, seed=4)[0]).objects] == [1, 2]
+    single = Session(model, TrackerConfig.load(model__precision="fp32"))
+    single.step(frames(1)[0], [Prompt(mask=m)])
+    both, one = plain.memory_stats(), single.memory_stats()
+    assert both["views"] == 2 and one["views"] == 1
+    assert both["token_bound"] == 2 * one["token_bound"] and both["tokens"] <= both["token_bound"]
+
+
+def test_extra_scale_views_scale_frames_up_and_return_input_resolution(model):
+    cfg = TrackerConfig.load(model__extra_short_side=64, model__mirror_view=True, model__precision="fp32")
+    s = Session(model, cfg)
+    fs = frames(2, seed=5)
+    s.step(fs[0], [Prompt(box=(10, 5, 30, 25))])
+    res = s.step(fs[1])
+    assert [(v.short_side, v.mirrored, v.geometry.scaled_h, v.geometry.scaled_w) for v in s.views] == [
+        (480, False, H, W), (480, True, H, W), (64, False, 64, 107), (64, True, 64, 107)]
+    assert res.label_image.shape == (H, W) and [o.id for o in res.objects] == [1]
+    assert s.memory_stats()["views"] == 4
+    with pytest.raises(ValueError, match="model.extra_short_side must be 0 or >= 16"):
+        TrackerConfig.load(model__extra_short_side=8)
 
 
 def test_box_crop_is_twice_the_box_clipped_and_scaled_to_the_crop_side():

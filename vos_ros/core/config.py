@@ -82,10 +82,17 @@ class ModelRuntimeConfig:
     box_crop_side: int = field(metadata=describe(
         "box prompts are segmented in a crop around the box scaled to this short side (the training scale)"))
     box_threshold: float = field(metadata=describe("box-path probability above which a pixel is the object"))
+    mirror_view: bool = field(metadata=describe(
+        "also track the mirrored frame and follow the mean of both views (more accurate, twice the time)"))
+    extra_short_side: int = field(metadata=describe(
+        "also track at this network input short side, frames scaled up or down, and follow the mean of "
+        "all views (0 = off)"))
 
     def validate(self) -> None:
         if self.input_short_side != 0 and self.input_short_side < 16:
             raise ValueError(f"model.input_short_side must be 0 or >= 16, got {self.input_short_side}")
+        if self.extra_short_side != 0 and self.extra_short_side < 16:
+            raise ValueError(f"model.extra_short_side must be 0 or >= 16, got {self.extra_short_side}")
         if self.threads < 0:
             raise ValueError("model.threads must be >= 0")
         if self.box_crop_side < 32:

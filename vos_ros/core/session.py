@@ -77,8 +77,10 @@ class FrameGeometry:
     padded_w: int
 
     @classmethod
-    def for_frame(cls, height: int, width: int, short_side: int) -> FrameGeometry:
-        scale = min(1.0, short_side / min(height, width)) if short_side > 0 else 1.0
+    def for_frame(cls, height: int, width: int, short_side: int, upscale: bool = False) -> FrameGeometry:
+        """Scale so the short side is ``short_side`` (at most that unless ``upscale``; 0 = as is)."""
+        scale = short_side / min(height, width) if short_side > 0 else 1.0
+        scale = scale if upscale else min(1.0, scale)
         sh, sw = max(STRIDE, round(height * scale)), max(STRIDE, round(width * scale))
         pad = lambda n: -(-n // STRIDE) * STRIDE  # noqa: E731
         return cls(height, width, sh, sw, pad(sh), pad(sw))
@@ -93,7 +95,11 @@ class FrameGeometry:
 
     def masks_to_stride4(self, masks: np.ndarray, device: torch.device) -> torch.Tensor:
         """K x H x W bool -> 1 x K x padded_h/4 x padded_w/4 float (area fractions)."""
-        m = torch.from_numpy(masks.astype(np.float32)).to(device)[None]
+        return self.to_stride4(torch.from_numpy(masks.astype(np.float32)).to(device))
+
+    def to_stride4(self, x: torch.Tensor) -> torch.Tensor:
+        """K x H x W float in input pixels -> 1 x K x padded_h/4 x padded_w/4 (area means)."""
+        m = x[None]
         m = F.interpolate(m, size=(self.scaled_h, self.scaled_w), mode="area") if m.shape[-2:] != (
             self.scaled_h, self.scaled_w) else m
         m = F.pad(m, (0, self.padded_w - self.scaled_w, 0, self.padded_h - self.scaled_h))
@@ -127,6 +133,51 @@ def check_frame(frame: np.ndarray) -> None:
         raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels is too small (min 8x8)")
 
 
+@dataclass
+class View:
+    """One way the Session looks at the stream: the network input scale and whether the frame is
+    mirrored, with that view's own run-time state (memory bank, object queries, fine memory).
+
+    With several views (``model.mirror_view``, ``model.extra_short_side``) each is tracked on its own,
+    their probabilities are averaged at the input resolution, and every view remembers the average,
+    so all views follow one prediction (averaging only the outputs of views that each remember their
+    own prediction scored lower on DAVIS than one view).
+    """
+
+    short_side: int
+    upscale: bool                                  # scale frames up to ``short_side`` too
+    mirrored: bool
+    memory: MemoryBank
+    queries: torch.Tensor                          # 1 x K x Q x C
+    geometry: FrameGeometry | None = None
+    feats: FrameFeatures | None = None             # of the newest processed frame
+    prev_key8: torch.Tensor | None = None          # fine memory of the newest frame
+    prev_values8: torch.Tensor | None = None
+    probs4: torch.Tensor | None = None             # 1 x K x h4 x w4 newest object probabilities
+
+    def image(self, frame: np.ndarray) -> np.ndarray:
+        """An H x W x 3 frame as this view sees it."""
+        return np.ascontiguousarray(frame[:, ::-1]) if self.mirrored else frame
+
+    def masks(self, masks: np.ndarray) -> np.ndarray:
+        """A K x H x W mask stack as this view sees it."""
+        return np.ascontiguousarray(masks[:, :, ::-1]) if self.mirrored else masks
+
+    def geometry_for(self, height: int, width: int) -> FrameGeometry:
+        if self.geometry is None:
+            self.geometry = FrameGeometry.for_frame(height, width, self.short_side, self.upscale)
+        return self.geometry
+
+    def to_input(self, probs4: torch.Tensor) -> torch.Tensor:
+        """1 x K x h4 x w4 of this view -> K x H x W float in input pixels, unmirrored."""
+        probs = self.geometry.stride4_to_input(probs4[0].float())
+        return probs.flip(-1) if self.mirrored else probs
+
+    def from_input(self, probs: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """K x H x W float in input pixels -> 1 x K x h4 x w4 of this view, ``like``'s dtype."""
+        return self.geometry.to_stride4(probs.flip(-1) if self.mirrored else probs).to(like.dtype)
+
+
 class Session:
     """Run-time state of one stream. Not thread-safe: call it from one thread (the node's worker)."""
 
@@ -134,7 +185,6 @@ class Session:
         self.model = model
         self.cfg = config
         self.device = next(model.parameters()).device
-        self.memory = MemoryBank(config.memory)
         self._next_id = 1
         self.reset()
 
@@ -154,24 +204,21 @@ class Session:
 
     def reset(self) -> None:
         """Forget all objects and memory. Ids are still never reused."""
-        self.memory.clear()
         self.tracks: list[Track] = []
-        self.queries = torch.zeros(1, 0, self.model.cfg.queries_per_object, self.model.cfg.query_dim,
-                                   device=self.device)
-        self._prev_key8: torch.Tensor | None = None
-        self._prev_values8: torch.Tensor | None = None
-        self._probs4: torch.Tensor | None = None      # 1 x K x h4 x w4 newest object probabilities
-        self._feats: FrameFeatures | None = None
-        self._geometry: FrameGeometry | None = None
+        self.views = self._new_views()
         self._last_frame: np.ndarray | None = None
         self._frame_index = -1
 
     def memory_stats(self) -> dict[str, int]:
-        stats = self.memory.stats()
-        stats["objects"] = len(self.tracks)
-        if self._geometry is not None:
-            tokens = (self._geometry.padded_h // STRIDE) * (self._geometry.padded_w // STRIDE)
-            stats["token_bound"] = self.memory.token_bound(tokens)
+        """Memory of all views together (frame counts are per view: every view stores the same frames)."""
+        per_view = [v.memory.stats() for v in self.views]
+        stats = {key: sum(s[key] for s in per_view) for key in ("tokens", "bytes", "long_term_tokens")}
+        stats.update(prompt_frames=per_view[0]["prompt_frames"], working_frames=per_view[0]["working_frames"],
+                     objects=len(self.tracks), views=len(self.views))
+        if all(v.geometry is not None for v in self.views):
+            stats["token_bound"] = sum(
+                v.memory.token_bound((v.geometry.padded_h // STRIDE) * (v.geometry.padded_w // STRIDE))
+                for v in self.views)
         return stats
 
     @torch.inference_mode()
@@ -183,26 +230,28 @@ class Session:
     def _step(self, frame: np.ndarray, prompts: Sequence[Prompt]) -> FrameResult:
         t0 = time.perf_counter()
         check_frame(frame)
-        geometry = self._geometry_for(frame)
         self._check_prompts(prompts, frame.shape[:2])
-        feats = self.model.encode_frame(geometry.image_tensor(frame, self.device))
+        feats = self._encode(frame)
         t_backbone = time.perf_counter()
         self._frame_index += 1
         K = len(self.tracks)
-        presence = torch.zeros(0, device=self.device)
-        if K and not self.memory.empty:
-            probs4, presence = self._track(feats)
+        if K and not self.views[0].memory.empty:
+            tracked = [self._track(v, f) for v, f in zip(self.views, feats, strict=True)]
+            probs4 = [p for p, _ in tracked]
+            presence = torch.stack([q for _, q in tracked]).mean(0)
         else:
-            probs4 = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
-        given = self._add_prompted(frame, feats, geometry, prompts, probs4)
-        probs4 = torch.cat([probs4, given], 1) if given.shape[1] else probs4
-        if given.shape[1]:  # prompted pixels belong to the new objects
-            claimed = given.sum(1, keepdim=True).clamp(max=1)
-            probs4[:, :K] *= 1 - claimed
-            presence = torch.cat([presence, torch.full((given.shape[1],), 10.0, device=self.device)])
-        self._remember(feats, probs4, prompt=bool(prompts))
-        self._feats, self._geometry, self._last_frame = feats, geometry, frame
-        result = self._result(geometry, probs4, torch.sigmoid(presence), new_count=given.shape[1],
+            probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
+            presence = torch.zeros(0, device=self.device)
+        given = self._add_prompted(frame, feats, prompts)
+        if prompts:  # prompted pixels belong to the new objects
+            probs4 = [torch.cat([p * (1 - g.sum(1, keepdim=True).clamp(max=1)), g], 1)
+                      for p, g in zip(probs4, given, strict=True)]
+            presence = torch.cat([presence, torch.full((len(prompts),), 10.0, device=self.device)])
+        probs = self._fused(probs4)
+        for view, f, p in zip(self.views, feats, probs4, strict=True):
+            self._remember(view, f, p, prompt=bool(prompts))
+        self._last_frame = frame
+        result = self._result(probs, torch.sigmoid(presence), new_count=len(prompts),
                               prompt_masks=[p.mask for p in prompts])
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
@@ -218,30 +267,33 @@ class Session:
     def _add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None) -> list[int]:
         if not prompts:
             raise ValueError("no prompts given")
-        if frame is None:
-            if self._last_frame is None:
-                raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
-            feats, geometry, frame = self._feats, self._geometry, self._last_frame
+        if frame is None and self._last_frame is None:
+            raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
+        newest = frame is None or frame is self._last_frame
+        if newest:
+            frame = self._last_frame
+            feats = [v.feats for v in self.views]
         else:
             check_frame(frame)
-            geometry = self._geometry_for(frame)
-            feats = self.model.encode_frame(geometry.image_tensor(frame, self.device))
         self._check_prompts(prompts, frame.shape[:2])
+        if not newest:
+            feats = self._encode(frame)
         K = len(self.tracks)
-        if frame is self._last_frame and self._probs4 is not None:
-            existing = self._probs4
-        else:  # another image: nothing is known about the existing objects there
-            existing = torch.zeros(1, K, *feats.f4.shape[-2:], device=self.device)
-        given = self._add_prompted(frame, feats, geometry, prompts, existing)
-        probs4 = torch.cat([existing * (1 - given.sum(1, keepdim=True).clamp(max=1)), given], 1)
-        keys16, values16, key8, values8 = self._encode_memory(feats, probs4)
-        if frame is not self._last_frame:
-            values16[:K] = 0
-        self.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True)
-        if frame is self._last_frame:
-            self._prev_key8, self._prev_values8, self._probs4 = key8, values8, probs4
-        else:
-            self._extend_fine_memory(given.shape[1])
+        existing = [v.probs4 if newest and v.probs4 is not None
+                    # another image: nothing is known about the existing objects there
+                    else torch.zeros(1, K, *f.f4.shape[-2:], device=self.device)
+                    for v, f in zip(self.views, feats, strict=True)]
+        given = self._add_prompted(frame, feats, prompts)
+        for view, f, e, g in zip(self.views, feats, existing, given, strict=True):
+            probs4 = torch.cat([e * (1 - g.sum(1, keepdim=True).clamp(max=1)), g], 1)
+            keys16, values16, key8, values8 = self._encode_memory(f, probs4)
+            if not newest:
+                values16[:K] = 0
+            view.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True)
+            if newest:
+                view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
+            else:
+                self._extend_fine_memory(view, len(prompts))
         return self.object_ids[K:]
 
     def remove_objects(self, ids: Sequence[int]) -> None:
@@ -251,28 +303,37 @@ class Session:
             raise KeyError(f"unknown track ids {unknown}; tracked ids are {self.object_ids}")
         slots = [k for k, t in enumerate(self.tracks) if t.id in set(ids)]
         keep = [k for k in range(len(self.tracks)) if k not in slots]
-        self.memory.remove_objects(slots)
         self.tracks = [self.tracks[k] for k in keep]
-        self.queries = self.queries[:, keep]
-        if self._prev_values8 is not None:
-            self._prev_values8 = self._prev_values8[:, keep]
-        if self._probs4 is not None:
-            self._probs4 = self._probs4[:, keep]
+        for view in self.views:
+            view.memory.remove_objects(slots)
+            view.queries = view.queries[:, keep]
+            if view.prev_values8 is not None:
+                view.prev_values8 = view.prev_values8[:, keep]
+            if view.probs4 is not None:
+                view.probs4 = view.probs4[:, keep]
 
     # -- internals --------------------------------------------------------------------------------
+    def _new_views(self) -> list[View]:
+        m = self.cfg.model
+        scales = [(m.input_short_side, False)] + ([(m.extra_short_side, True)] if m.extra_short_side else [])
+        queries = torch.zeros(1, 0, self.model.cfg.queries_per_object, self.model.cfg.query_dim, device=self.device)
+        return [View(side, upscale, mirrored, MemoryBank(self.cfg.memory), queries)
+                for side, upscale in scales for mirrored in ((False, True) if m.mirror_view else (False,))]
+
     def _precision(self) -> contextlib.AbstractContextManager:
         return compute_precision(self.device, self.cfg.model.precision)
 
-    def _geometry_for(self, frame: np.ndarray) -> FrameGeometry:
+    def _encode(self, frame: np.ndarray) -> list[FrameFeatures]:
+        """Features of ``frame`` per view; a new frame size is refused while tracking."""
         h, w = frame.shape[:2]
-        if self._geometry is not None and (self._geometry.height, self._geometry.width) != (h, w):
+        geometry = self.views[0].geometry
+        if geometry is not None and (geometry.height, geometry.width) != (h, w):
             if self.tracks:
-                raise ValueError(f"frame size changed from {self._geometry.width}x{self._geometry.height} "
+                raise ValueError(f"frame size changed from {geometry.width}x{geometry.height} "
                                  f"to {w}x{h} while tracking; call reset() first")
-            self._geometry = None
-            self.memory.clear()
-            self._prev_key8 = self._prev_values8 = self._probs4 = None
-        return self._geometry or FrameGeometry.for_frame(h, w, self.cfg.model.input_short_side)
+            self.views = self._new_views()
+        return [self.model.encode_frame(v.geometry_for(h, w).image_tensor(v.image(frame), self.device))
+                for v in self.views]
 
     @staticmethod
     def _check_prompts(prompts: Sequence[Prompt], size: tuple[int, int]) -> None:
@@ -288,41 +349,51 @@ class Session:
                 if x >= size[1] or y >= size[0] or x + w <= 0 or y + h <= 0:
                     raise ValueError(f"prompt {i}: box {p.box} lies outside the {size[1]}x{size[0]} frame")
 
-    def _track(self, feats: FrameFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Existing objects into this frame -> probabilities 1 x K x h4 x w4, presence logits K."""
-        mem = self.memory.gather()
+    def _track(self, view: View, feats: FrameFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """Existing objects into this frame of ``view`` -> probabilities 1 x K x h4 x w4, presence logits K."""
+        mem = view.memory.gather()
         buckets = time_bucket(self._frame_index - mem.times, mem.prompt, self.model.cfg.time_buckets)
         K = len(self.tracks)
         valid = torch.ones(1, K, dtype=torch.bool, device=self.device)
         logits, presence, _, idx, weights = self.model.segment(
-            feats, mem.keys[None], mem.values[None], buckets[None].to(self.device), self._prev_key8,
-            self._prev_values8, self.queries, valid, self.cfg.memory.top_k)
-        self.memory.record_reads(idx[0], weights[0])
+            feats, mem.keys[None], mem.values[None], buckets[None].to(self.device), view.prev_key8,
+            view.prev_values8, view.queries, valid, self.cfg.memory.top_k)
+        view.memory.record_reads(idx[0], weights[0])
         probs = aggregate(logits, valid).softmax(1)[:, 1:]
         return probs, presence[0]
 
-    def _add_prompted(self, frame: np.ndarray, feats: FrameFeatures, geometry: FrameGeometry,
-                      prompts: Sequence[Prompt], existing: torch.Tensor) -> torch.Tensor:
-        """Create tracks for ``prompts`` on ``frame``; -> their masks 1 x P x h4 x w4 (boxes via
-        ``segment_boxes``)."""
+    def _add_prompted(self, frame: np.ndarray, feats: list[FrameFeatures], prompts: Sequence[Prompt]
+                      ) -> list[torch.Tensor]:
+        """Create tracks for ``prompts`` on ``frame``; -> their masks per view, 1 x P x h4 x w4 (boxes
+        via ``segment_boxes``, on the frame as given)."""
         if not prompts:
-            return existing.new_zeros(1, 0, *existing.shape[-2:])
-        masks = []
-        for p in prompts:
-            if p.mask is not None:
-                masks.append(geometry.masks_to_stride4((p.mask != 0)[None], self.device))
-            else:
-                box_mask = segment_boxes(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
-                                         threshold=self.cfg.model.box_threshold,
-                                         precision=self.cfg.model.precision)[0]
-                masks.append(geometry.masks_to_stride4(box_mask[None], self.device))
-        given = torch.cat(masks, 1)
+            return []
+        masks = np.stack([p.mask != 0 if p.mask is not None else
+                          segment_boxes(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
+                                        threshold=self.cfg.model.box_threshold,
+                                        precision=self.cfg.model.precision)[0]
+                          for p in prompts])
         for p in prompts:
             self.tracks.append(Track(self._next_id, p.label))
             self._next_id += 1
-        self.queries = torch.cat([self.queries, self.model.query_init(feats, given)], 1)
-        self.memory.add_objects(len(prompts))
+        given = []
+        for view, f in zip(self.views, feats, strict=True):
+            g = view.geometry.masks_to_stride4(view.masks(masks), self.device)
+            view.queries = torch.cat([view.queries, self.model.query_init(f, g)], 1)
+            view.memory.add_objects(len(prompts))
+            given.append(g)
         return given
+
+    def _fused(self, probs4: list[torch.Tensor]) -> torch.Tensor:
+        """Views' probabilities -> their mean K x H x W in input pixels; with several views ``probs4``
+        is replaced in place by the mean as each view sees it (what the views remember)."""
+        if not self.tracks:
+            return probs4[0][0]  # no objects: nothing to upsample
+        if len(self.views) == 1:
+            return self.views[0].geometry.stride4_to_input(probs4[0][0])
+        mean = torch.stack([v.to_input(p) for v, p in zip(self.views, probs4, strict=True)]).mean(0)
+        probs4[:] = [v.from_input(mean, p) for v, p in zip(self.views, probs4, strict=True)]
+        return mean
 
     def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -334,32 +405,34 @@ class Session:
         values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
         return keys16, values16, feats.key8, v8
 
-    def _remember(self, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool) -> None:
+    def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool) -> None:
         """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames."""
+        view.feats = feats
         if not self.tracks:
             return
         write = prompt or self._frame_index % self.cfg.memory.write_every == 0
         keys16, values16, key8, values8 = self._encode_memory(feats, probs4, coarse=write)
-        self._prev_key8, self._prev_values8, self._probs4 = key8, values8, probs4
+        view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
         if write:
-            self.memory.add(keys16, values16, self._frame_index, prompt=prompt)
+            view.memory.add(keys16, values16, self._frame_index, prompt=prompt)
 
-    def _extend_fine_memory(self, count: int) -> None:
+    @staticmethod
+    def _extend_fine_memory(view: View, count: int) -> None:
         """Objects added on a separate image have no previous-frame values yet: zeros."""
-        if self._prev_values8 is not None:
-            pad = self._prev_values8.new_zeros(1, count, *self._prev_values8.shape[2:])
-            self._prev_values8 = torch.cat([self._prev_values8, pad], 1)
-        if self._probs4 is not None:
-            self._probs4 = torch.cat([self._probs4, self._probs4.new_zeros(1, count, *self._probs4.shape[2:])], 1)
+        if view.prev_values8 is not None:
+            pad = view.prev_values8.new_zeros(1, count, *view.prev_values8.shape[2:])
+            view.prev_values8 = torch.cat([view.prev_values8, pad], 1)
+        if view.probs4 is not None:
+            view.probs4 = torch.cat([view.probs4, view.probs4.new_zeros(1, count, *view.probs4.shape[2:])], 1)
 
-    def _result(self, geometry: FrameGeometry, probs4: torch.Tensor, presence: torch.Tensor, new_count: int,
+    def _result(self, probs: torch.Tensor, presence: torch.Tensor, new_count: int,
                 prompt_masks: list[np.ndarray | None]) -> FrameResult:
+        """``probs``: K x H x W object probabilities in input pixels."""
         K = len(self.tracks)
-        H, W = geometry.height, geometry.width
+        H, W = self._last_frame.shape[:2]
         label = np.zeros((H, W), np.uint16)
         objects: list[ObjectResult] = []
         if K:
-            probs = geometry.stride4_to_input(probs4[0])                        # K x H x W
             bg = (1 - probs.sum(0, keepdim=True)).clamp(min=0)
             winner = argmax_along(torch.cat([bg, probs], 0), 0).cpu().numpy()    # 0 = background
             masks = [winner == k + 1 for k in range(K)]

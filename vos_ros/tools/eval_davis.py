@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
                         help="override model.precision (network arithmetic)")
+    parser.add_argument("--mirror-view", action="store_true",
+                        help="set model.mirror_view: also track the mirrored frames, follow both views' mean")
+    parser.add_argument("--extra-short-side", type=int, default=None,
+                        help="override model.extra_short_side: also track at this input scale (0 = off)")
     parser.add_argument("--method", choices=["tracker", "propagation"], default="tracker",
                         help="propagation = training-free baseline on raw backbone features")
     parser.add_argument("--disable", choices=["time_bias", "fine_matching", "queries"], default=None,
@@ -155,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["model__checkpoint"] = args.checkpoint
     if args.precision:
         overrides["model__precision"] = args.precision
+    if args.mirror_view:
+        overrides["model__mirror_view"] = True
+    if args.extra_short_side is not None:
+        overrides["model__extra_short_side"] = args.extra_short_side
     config = TrackerConfig.load(args.config, **overrides)
     t0 = time.perf_counter()
     if args.method == "propagation":
@@ -174,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     result["timing"]["model_load_s"] = load_s
     result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
               "max_frames": args.max_frames, "method": args.method, "disabled": args.disable,
-              "checkpoint": config.model.checkpoint,
+              "checkpoint": config.model.checkpoint, "mirror_view": config.model.mirror_view,
+              "extra_short_side": config.model.extra_short_side,
               "precision": resolve_precision(config.model.precision, config.model.device), **result}
     if args.json:
         write_json(args.json, result)
