@@ -132,13 +132,14 @@ def test_mirror_view_gives_mirrored_masks_on_a_mirrored_stream_and_counts_both_m
 
 
 def test_extra_scale_views_scale_frames_up_and_return_input_resolution(model):
-    cfg = TrackerConfig.load(model__extra_short_side=64, model__mirror_view=True, model__precision="fp32")
+    cfg = TrackerConfig.load(model__extra_short_side=64, model__mirror_view=True, model__upscale=True,
+                             model__input_short_side=32, model__precision="fp32")
     s = Session(model, cfg)
     fs = frames(2, seed=5)
     s.step(fs[0], [Prompt(box=(10, 5, 30, 25))])
     res = s.step(fs[1])
     assert [(v.short_side, v.mirrored, v.geometry.scaled_h, v.geometry.scaled_w) for v in s.views] == [
-        (480, False, H, W), (480, True, H, W), (64, False, 64, 107), (64, True, 64, 107)]
+        (32, False, 32, 53), (32, True, 32, 53), (64, False, 64, 107), (64, True, 64, 107)]
     assert res.label_image.shape == (H, W) and [o.id for o in res.objects] == [1]
     assert s.memory_stats()["views"] == 4
     with pytest.raises(ValueError, match="model.extra_short_side must be 0 or >= 16"):

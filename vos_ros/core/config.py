@@ -77,7 +77,11 @@ class ModelRuntimeConfig:
     device: str = field(metadata=describe("torch device: cpu, cuda or cuda:N"))
     precision: str = field(metadata=describe(
         "network arithmetic: fp32, bf16, or auto (bf16 on GPUs and AMX CPUs, where it is faster)"))
-    input_short_side: int = field(metadata=describe("scale frames so the short side is at most this (0 = as is)"))
+    input_short_side: int = field(metadata=describe(
+        "scale frames so the short side is at most this (0 = as is); smaller frames are scaled up to it "
+        "with model.upscale"))
+    upscale: bool = field(metadata=describe(
+        "scale frames with a smaller short side up to model.input_short_side (more accurate, slower)"))
     threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
     box_crop_side: int = field(metadata=describe(
         "box prompts are segmented in a crop around the box scaled to this short side (the training scale)"))
@@ -85,8 +89,7 @@ class ModelRuntimeConfig:
     mirror_view: bool = field(metadata=describe(
         "also track the mirrored frame and follow the mean of both views (more accurate, twice the time)"))
     extra_short_side: int = field(metadata=describe(
-        "also track at this network input short side, frames scaled up or down, and follow the mean of "
-        "all views (0 = off)"))
+        "also track at this network input short side and follow the mean of all views (0 = off)"))
 
     def validate(self) -> None:
         if self.input_short_side != 0 and self.input_short_side < 16:

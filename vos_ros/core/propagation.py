@@ -37,7 +37,7 @@ class PropagationSession:
     @torch.inference_mode()
     def step(self, frame: np.ndarray, prompts: Sequence[Prompt] = ()) -> FrameResult:
         check_frame(frame)
-        g = FrameGeometry.for_frame(*frame.shape[:2], self.cfg.model.input_short_side)
+        g = FrameGeometry.for_frame(*frame.shape[:2], self.cfg.model.input_short_side, self.cfg.model.upscale)
         keys = F.normalize(self.backbone(g.image_tensor(frame, torch.device("cpu")))[16][0].flatten(1), dim=0)
         h, w = g.padded_h // 16, g.padded_w // 16
         if self.memory:

@@ -145,7 +145,7 @@ class View:
     """
 
     short_side: int
-    upscale: bool                                  # scale frames up to ``short_side`` too
+    upscale: bool                                  # smaller frames are scaled up to ``short_side``
     mirrored: bool
     memory: MemoryBank
     queries: torch.Tensor                          # 1 x K x Q x C
@@ -315,10 +315,10 @@ class Session:
     # -- internals --------------------------------------------------------------------------------
     def _new_views(self) -> list[View]:
         m = self.cfg.model
-        scales = [(m.input_short_side, False)] + ([(m.extra_short_side, True)] if m.extra_short_side else [])
+        sides = [m.input_short_side] + ([m.extra_short_side] if m.extra_short_side else [])
         queries = torch.zeros(1, 0, self.model.cfg.queries_per_object, self.model.cfg.query_dim, device=self.device)
-        return [View(side, upscale, mirrored, MemoryBank(self.cfg.memory), queries)
-                for side, upscale in scales for mirrored in ((False, True) if m.mirror_view else (False,))]
+        return [View(side, m.upscale, mirrored, MemoryBank(self.cfg.memory), queries)
+                for side in sides for mirrored in ((False, True) if m.mirror_view else (False,))]
 
     def _precision(self) -> contextlib.AbstractContextManager:
         return compute_precision(self.device, self.cfg.model.precision)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for h, w in sizes:
         frame = photo_frame(h, w)
-        geometry = FrameGeometry.for_frame(h, w, config.model.input_short_side)
+        geometry = FrameGeometry.for_frame(h, w, config.model.input_short_side, config.model.upscale)
         x = geometry.image_tensor(frame, device)
         with torch.inference_mode(), compute_precision(device, config.model.precision):
             for _ in range(3):

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, help="override model.checkpoint (weights file)")
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
                         help="override model.precision (network arithmetic)")
+    parser.add_argument("--upscale", action="store_true",
+                        help="set model.upscale: scale smaller frames up to the short side")
     parser.add_argument("--mirror-view", action="store_true",
                         help="set model.mirror_view: also track the mirrored frames, follow both views' mean")
     parser.add_argument("--extra-short-side", type=int, default=None,
@@ -159,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["model__checkpoint"] = args.checkpoint
     if args.precision:
         overrides["model__precision"] = args.precision
+    if args.upscale:
+        overrides["model__upscale"] = True
     if args.mirror_view:
         overrides["model__mirror_view"] = True
     if args.extra_short_side is not None:
@@ -182,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     result["timing"]["model_load_s"] = load_s
     result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
               "max_frames": args.max_frames, "method": args.method, "disabled": args.disable,
-              "checkpoint": config.model.checkpoint, "mirror_view": config.model.mirror_view,
+              "checkpoint": config.model.checkpoint, "upscale": config.model.upscale,
+              "mirror_view": config.model.mirror_view,
               "extra_short_side": config.model.extra_short_side,
               "precision": resolve_precision(config.model.precision, config.model.device), **result}
     if args.json:
