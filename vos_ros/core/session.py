@@ -243,11 +243,10 @@ class Session:
             probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
             presence = torch.zeros(0, device=self.device)
         given = self._add_prompted(frame, feats, prompts)
-        if prompts:  # prompted pixels belong to the new objects
-            probs4 = [torch.cat([p * (1 - g.sum(1, keepdim=True).clamp(max=1)), g], 1)
-                      for p, g in zip(probs4, given, strict=True)]
+        if prompts:
+            probs4 = [with_prompted(p, g) for p, g in zip(probs4, given, strict=True)]
             presence = torch.cat([presence, torch.full((len(prompts),), 10.0, device=self.device)])
-        probs = self._fused(probs4)
+        probs, probs4 = self._fused(probs4)
         for view, f, p in zip(self.views, feats, probs4, strict=True):
             self._remember(view, f, p, prompt=bool(prompts))
         self._last_frame = frame
@@ -285,7 +284,7 @@ class Session:
                     for v, f in zip(self.views, feats, strict=True)]
         given = self._add_prompted(frame, feats, prompts)
         for view, f, e, g in zip(self.views, feats, existing, given, strict=True):
-            probs4 = torch.cat([e * (1 - g.sum(1, keepdim=True).clamp(max=1)), g], 1)
+            probs4 = with_prompted(e, g)
             keys16, values16, key8, values8 = self._encode_memory(f, probs4)
             if not newest:
                 values16[:K] = 0
@@ -384,16 +383,15 @@ class Session:
             given.append(g)
         return given
 
-    def _fused(self, probs4: list[torch.Tensor]) -> torch.Tensor:
-        """Views' probabilities -> their mean K x H x W in input pixels; with several views ``probs4``
-        is replaced in place by the mean as each view sees it (what the views remember)."""
+    def _fused(self, probs4: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Views' probabilities -> their mean K x H x W in input pixels, and that mean as each view
+        sees it (what the views remember; one view keeps its own)."""
         if not self.tracks:
-            return probs4[0][0]  # no objects: nothing to upsample
+            return probs4[0][0], probs4  # no objects: nothing to upsample
         if len(self.views) == 1:
-            return self.views[0].geometry.stride4_to_input(probs4[0][0])
+            return self.views[0].geometry.stride4_to_input(probs4[0][0]), probs4
         mean = torch.stack([v.to_input(p) for v, p in zip(self.views, probs4, strict=True)]).mean(0)
-        probs4[:] = [v.from_input(mean, p) for v, p in zip(self.views, probs4, strict=True)]
-        return mean
+        return mean, [v.from_input(mean, p) for v, p in zip(self.views, probs4, strict=True)]
 
     def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -451,6 +449,12 @@ class Session:
                 label[mask] = track.id
                 objects.append(ObjectResult(track.id, track.label, mask, p, state, mask_box(mask)))
         return FrameResult(self._frame_index, objects, label)
+
+
+def with_prompted(existing: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+    """Existing objects' 1 x K x h4 x w4 and prompted objects' 1 x P x h4 x w4 probabilities -> 1 x (K+P)
+    x h4 x w4: prompted pixels belong to the new objects."""
+    return torch.cat([existing * (1 - given.sum(1, keepdim=True).clamp(max=1)), given], 1)
 
 
 BOX_CROP_CONTEXT = 2.0  # a box is segmented in a crop this many times its size: context around it
