@@ -126,7 +126,7 @@ class Grounder:
         if phrase.colours:
             found += colour_candidates(colour_map, [COLOURS.index(c) for c in phrase.colours])
         # Region proposals only where nothing better names the object: they are many and noisy.
-        noun_is_coco = bool(phrase.noun) and float(coco_vocabulary().similarity(phrase.noun).max()) >= COCO_NOUN
+        noun_is_coco = bool(phrase.noun) and coco_vocabulary().has(phrase.noun, COCO_NOUN)
         if self.detector is None or (depth is None and not noun_is_coco):
             if "regions" not in cache:
                 cache["regions"] = region_candidates(image)

@@ -130,11 +130,6 @@ def category_features(phrase: Phrase, candidates: list[Candidate], coco: Vocabul
     return out
 
 
-def named_in(noun: str, *vocabularies: Vocabulary) -> bool:
-    """Whether a class of any of ``vocabularies`` means ``noun`` (similarity at least SIMILAR_TO)."""
-    return any(float(v.similarity(noun).max()) >= SIMILAR_TO for v in vocabularies)
-
-
 def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabulary, imagenet: Vocabulary,
                     image_area: float, calibration: ScoreCalibration | None = None) -> tuple[np.ndarray, np.ndarray]:
     """-> category probability N and the detector's evidence N (``Scores.detector``)."""
@@ -145,7 +140,8 @@ def category_scores(phrase: Phrase, candidates: list[Candidate], coco: Vocabular
     features = category_features(phrase, candidates, coco, imagenet, image_area)
     out = (calibration or shipped_calibration())(features)
     # Only when the vocabularies lack the noun: "the carton" is ImageNet's, "the gelatin box" is not.
-    if phrase.noun.split()[-1] in BOX_NOUNS and not named_in(phrase.noun, imagenet, coco):
+    unnamed = not (imagenet.has(phrase.noun, SIMILAR_TO) or coco.has(phrase.noun, SIMILAR_TO))
+    if phrase.noun.split()[-1] in BOX_NOUNS and unnamed:
         shape = np.array([BOX_SHAPE_WEIGHT * boxiness(c.mask) for c in candidates], np.float32)
         out = 1.0 - (1.0 - out) * (1.0 - shape)
     return out, features[:, DETECTOR_EVIDENCE].copy()

@@ -79,6 +79,10 @@ class Vocabulary:
         sims = self._embeddings @ _encode_one(text)
         return np.maximum.reduceat(sims, self._starts)
 
+    def has(self, text: str, at_least: float) -> bool:
+        """Whether some class means ``text``: its similarity is at least ``at_least``."""
+        return float(self.similarity(text).max()) >= at_least
+
 
 @lru_cache(maxsize=1)
 def coco_vocabulary() -> Vocabulary:
