@@ -72,6 +72,16 @@ class Tracker:
         self.diagnostics = peer.collect(DiagnosticArray, "/diagnostics")
         self.k = 0
         wait_until(lambda: self.image_pub.get_subscription_count() > 0, "tracker subscribes to image")
+        self._match_outputs()
+
+    def _match_outputs(self) -> None:
+        """Repeat a first frame until its outputs arrive, then reset: a test's first frame is never lost
+        to discovery (the node may match our subscriptions after it has published)."""
+        h = header(0)
+        msg = convert.array_to_image(FRAMES[0], "rgb8", h)
+        self.peer.publish_until(self.image_pub, msg, self.labels, lambda m: same_stamp(m.header, h), every=5.0)
+        self.tracks.wait_for(lambda m: same_stamp(m.header, h), 10)
+        assert self.call(Trigger, "reset", Trigger.Request()).success
 
     def call(self, srv_type: type, name: str, request):
         return self.peer.call(srv_type, f"{self.ns}/{name}", request)
@@ -191,7 +201,7 @@ def test_tracks_and_label_images_match_an_in_process_session(tracker: Tracker) -
 
 def test_prompts_on_a_given_image_and_overlay(tracker: Tracker) -> None:
     before = tracker.diag()
-    assert int(before["frames_processed"]) >= 5 and before["overlays_drawn"] == "0"  # nobody subscribed yet
+    assert int(before["frames_processed"]) >= 1 and before["overlays_drawn"] == "0"  # nobody subscribed yet
     overlay = tracker.peer.collect(Image, "overlay")
     markers = tracker.peer.collect(MarkerArray, "markers")
     wait_until(lambda: overlay.subscription.get_publisher_count() > 0, "overlay publisher")
