@@ -62,3 +62,31 @@ def test_a_non_finite_step_is_skipped_and_the_weights_stay_finite(tmp_path: Path
     assert math.isfinite(log[3]["loss"])
     weights = torch.load(tmp_path / "nan" / "last.pt", weights_only=False)["model"]
     assert all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point())
+
+
+def test_a_stage_from_shipped_weights_exports_the_mean_of_its_steps(tmp_path: Path) -> None:
+    assert main(["train", "--name", "base", "--runs", str(tmp_path), "--steps", "2", *TINY]) == 0
+    shipped = torch.load(tmp_path / "base" / "weights.pt", weights_only=False)["state_dict"]
+
+    def trained(steps: int, *extra: str) -> dict[str, torch.Tensor]:
+        assert main(["train", "--name", "swa", "--runs", str(tmp_path), "--steps", str(steps), "--lr", "1e-3",
+                     "--init", str(tmp_path / "base" / "weights.pt"), "--average-from", "2", *extra, *TINY]) == 0
+        return torch.load(tmp_path / "swa" / "last.pt", weights_only=False)["model"]
+
+    # at learning rate 0 the run keeps the weights it started from
+    assert main(["train", "--name", "lr0", "--runs", str(tmp_path), "--steps", "1", "--lr", "0",
+                 "--init", str(tmp_path / "base" / "weights.pt"), *TINY]) == 0
+    kept = torch.load(tmp_path / "lr0" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(kept[k].half(), v) for k, v in shipped.items())
+
+    first = trained(1)
+    second = trained(2, "--resume")
+    third = trained(3, "--resume")
+    moved = [k for k in shipped if not torch.equal(second[k], third[k])]
+    assert moved and any(not torch.equal(first[k], second[k]) for k in moved)
+    exported = torch.load(tmp_path / "swa" / "weights.pt", weights_only=False)
+    assert exported["meta"]["averaged_steps"] == 2  # steps 2 and 3, not step 1
+    for k in shipped:
+        if shipped[k].is_floating_point():
+            mean = ((second[k].float() + third[k].float()) / 2).half()
+            assert torch.allclose(exported["state_dict"][k].float(), mean.float(), atol=1e-3), k

@@ -59,6 +59,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue runs/<name>/last.pt")
     p.add_argument("--new-stage", action="store_true",
                    help="with --resume: a new learning-rate schedule (warm-up, cosine at --lr) to --steps")
+    p.add_argument("--init", default="",
+                   help="start from this shipped-weights file (e.g. models/vos_lite0.pt) with a fresh optimizer")
+    p.add_argument("--average-from", type=int, default=0,
+                   help="from this step on, export the running mean of the weights after every step "
+                        "(stochastic weight averaging) instead of the last ones (0 = off)")
     p.add_argument("--export", default="", help="write the shipped-weights file here at the end")
     p.add_argument("--ablate", choices=["", "time_bias", "fine", "queries"], default="",
                    help="train without one component (for the ablation table)")
@@ -171,11 +176,33 @@ def ablated_config(name: str) -> ModelConfig:
     return cfg
 
 
-def export_weights(model: VOSModel, path: Path, meta: dict) -> None:
-    """The shipped-weights file: trainable tensors in fp16 (a few MB), config and training metadata."""
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.trainable_state_dict().items()}
+def export_weights(model: VOSModel, path: Path, meta: dict, state: dict[str, torch.Tensor] | None = None) -> None:
+    """The shipped-weights file: trainable tensors (``state``, default the model's) in fp16 (a few MB),
+    config and training metadata."""
+    state = model.trainable_state_dict() if state is None else state
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model_config": model.cfg.to_dict(), "state_dict": state, "meta": meta}, path)
+
+
+class WeightAverage:
+    """Running mean of the trainable weights over the steps it is updated at (stochastic weight
+    averaging, Izmailov et al. 2018): with a small batch the last step's weights are one noisy
+    point of the trajectory, their mean sits nearer the centre of the region the run explores.
+    The head has group norms only, so no batch statistics need recomputing afterwards."""
+
+    def __init__(self, state: dict[str, torch.Tensor] | None = None, count: int = 0) -> None:
+        self.state, self.count = state, count
+
+    def update(self, model: VOSModel) -> None:
+        current = model.trainable_state_dict()
+        self.count += 1
+        if self.state is None:
+            self.state = {k: v.detach().float().clone() for k, v in current.items()}
+            return
+        for k, v in current.items():
+            if v.is_floating_point():
+                self.state[k] += (v.detach().float() - self.state[k]) / self.count
 
 
 def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
@@ -226,6 +253,10 @@ def run(args: argparse.Namespace) -> int:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     step, ckpt = 0, None
+    if args.init and not (args.resume and (run_dir / "last.pt").is_file()):
+        shipped = torch.load(args.init, map_location=args.device, weights_only=False)
+        model.load_trainable_state_dict(shipped["state_dict"])
+        print(f"initialised from {args.init}")
     if args.resume and (run_dir / "last.pt").is_file():
         ckpt = torch.load(run_dir / "last.pt", map_location=args.device, weights_only=False)
         model.load_trainable_state_dict(ckpt["model"])
@@ -245,7 +276,13 @@ def run(args: argparse.Namespace) -> int:
         1 + math.cos(math.pi * min(1.0, s / length))))
     if ckpt is not None and not args.new_stage:
         sched.load_state_dict(ckpt["sched"])
+    average = WeightAverage((ckpt or {}).get("average"), (ckpt or {}).get("average_count", 0))
     (run_dir / "args.json").write_text(json.dumps(vars(args), indent=1))
+
+    def exported(path: Path, **meta) -> None:
+        if average.count:
+            meta["averaged_steps"] = average.count
+        export_weights(model, path, {"step": step, "args": vars(args), **meta}, average.state)
 
     def loader(davis_ratio: float, start: int):
         return iter(mixed_loader(batch_size=args.batch, length=(args.steps - start) * args.batch,
@@ -287,6 +324,8 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
         sched.step()
         step += 1
+        if args.average_from and step >= args.average_from:
+            average.update(model)
         stats.update(step=step, loss=float(loss.detach()), lr=sched.get_last_lr()[0], elapsed_s=time.time() - t_start,
                      skipped=skipped)
         log.write(json.dumps(stats) + "\n")
@@ -296,14 +335,14 @@ def run(args: argparse.Namespace) -> int:
             log.flush()
             torch.save({"model": model.trainable_state_dict(), "opt": opt.state_dict(),
                         "sched": sched.state_dict(), "step": step, "stage_start": stage_start,
-                        "rng": torch.get_rng_state(), "model_config": model.cfg.to_dict()}, run_dir / "last.tmp")
+                        "rng": torch.get_rng_state(), "model_config": model.cfg.to_dict(),
+                        "average": average.state, "average_count": average.count}, run_dir / "last.tmp")
             (run_dir / "last.tmp").replace(run_dir / "last.pt")
-            export_weights(model, run_dir / "weights.pt", {"step": step, "args": vars(args)})
+            exported(run_dir / "weights.pt")
     bar.close()
     log.close()
     print(f"loss curves: {plot_log(run_dir / 'log.jsonl', run_dir / 'loss.png')}")
     if args.export:
-        export_weights(model, Path(args.export), {"step": step, "args": vars(args),
-                                                  "train_seconds": time.time() - t_start})
+        exported(Path(args.export), train_seconds=time.time() - t_start)
         print(f"exported {args.export}")
     return 0
