@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--davis-from", type=int, default=4000,
                    help="step from which DAVIS-2016 train clips are mixed in (synthetic only before)")
     p.add_argument("--davis-ratio", type=float, default=0.5, help="share of DAVIS clips after --davis-from")
+    p.add_argument("--davis-max-skip", type=int, default=3,
+                   help="largest gap between consecutive frames of a DAVIS clip, in stored frames (3 real frames each)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--frames", type=int, default=3, help="frames per clip (first one is the prompt)")
     p.add_argument("--size", default="240x432", help="clip HxW")
@@ -288,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
         return iter(mixed_loader(batch_size=args.batch, length=(args.steps - start) * args.batch,
                                  synthetic_fraction=1.0 - davis_ratio, frames=args.frames, size=(H, W),
                                  max_objects=args.max_objects, seed=args.seed + start,
+                                 davis_max_skip=args.davis_max_skip,
                                  num_workers=args.workers, root=Path(args.data_root) if args.data_root else None))
 
     data = loader(0.0 if step < args.davis_from else args.davis_ratio, step)

@@ -695,11 +695,12 @@ def make_loader(dataset: Dataset, batch_size: int = 4, num_workers: int = 1, see
 
 def mixed_loader(batch_size: int = 4, length: int = 10000, synthetic_fraction: float = 0.7, frames: int = 3,
                  size: tuple[int, int] = (240, 432), max_objects: int = 3, seed: int = 0, num_workers: int = 1,
-                 root: Path | None = None, **loader_kwargs) -> DataLoader:
-    """Loader over ``length`` mixed clips (``synthetic_fraction`` synthetic, the rest DAVIS-2016 train)."""
+                 root: Path | None = None, davis_max_skip: int = 3, **loader_kwargs) -> DataLoader:
+    """Loader over ``length`` mixed clips (``synthetic_fraction`` synthetic, the rest DAVIS-2016 train,
+    ``davis_max_skip``: ``DavisClips.max_skip``)."""
     common = {"frames": frames, "size": size, "max_objects": max_objects, "root": root}
     data = MixedClips(SyntheticClips(length=length, seed=seed, **common),
-                      DavisClips(length=length, seed=seed + 1, **common),
+                      DavisClips(length=length, seed=seed + 1, max_skip=davis_max_skip, **common),
                       synthetic_fraction, length, seed)
     return make_loader(data, batch_size, num_workers, seed, **loader_kwargs)
 
