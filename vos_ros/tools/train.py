@@ -191,7 +191,8 @@ class WeightAverage:
     """Running mean of the trainable weights over the steps it is updated at (stochastic weight
     averaging, Izmailov et al. 2018): with a small batch the last step's weights are one noisy
     point of the trajectory, their mean sits nearer the centre of the region the run explores.
-    The head has group norms only, so no batch statistics need recomputing afterwards."""
+    The head has group norms only, so no batch statistics need recomputing afterwards. Measured in
+    stop 21 (450 CPU steps, batch 2): no gain on DAVIS over the last step's weights (README)."""
 
     def __init__(self, state: dict[str, torch.Tensor] | None = None, count: int = 0) -> None:
         self.state, self.count = state, count
