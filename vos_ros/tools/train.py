@@ -209,7 +209,7 @@ class WeightAverage:
 
 
 def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
-    """Loss curves (moving average over ``window`` steps) of a run's log.jsonl."""
+    """Loss curves (moving average over ``window`` steps, or all of a shorter run) of a run's log.jsonl."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +220,7 @@ def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
         entry = json.loads(line)
         by_step[entry["step"]] = entry  # a resumed run logs a few steps twice: keep the newest
     steps = sorted(by_step)
+    window = max(1, min(window, len(steps)))  # a run shorter than the window still gets its curves
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
     for key, label in (("loss", "total"), ("track", "tracking (frames 2..T)"), ("box", "box path (frame 1)"),
                        ("real_box", "box path (real COCO scenes)")):
@@ -232,7 +233,8 @@ def plot_log(log_path: Path, png_path: Path, window: int = 50) -> Path:
     ax.set_xlabel("step")
     ax.set_ylabel(f"loss (mean of {window} steps)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
     fig.tight_layout()
     png_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png_path)
