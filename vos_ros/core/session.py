@@ -87,7 +87,9 @@ class FrameGeometry:
 
     def image_tensor(self, frame: np.ndarray, device: torch.device) -> torch.Tensor:
         """H x W x 3 uint8 -> 1 x 3 x padded_h x padded_w float in [0, 255]."""
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float()
+        # torch warns on read-only arrays (decoded images, message buffers): copy those
+        pixels = np.ascontiguousarray(frame) if frame.flags.writeable else np.array(frame)
+        x = torch.from_numpy(pixels).to(device).permute(2, 0, 1)[None].float()
         if (self.scaled_h, self.scaled_w) != (self.height, self.width):
             x = F.interpolate(x, size=(self.scaled_h, self.scaled_w), mode="bilinear", align_corners=False,
                               antialias=True)

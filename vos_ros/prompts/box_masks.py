@@ -70,8 +70,7 @@ def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
 
     def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
         xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
-        frame = image if image.flags.writeable else image.copy()  # torch warns on read-only arrays
-        return segment_boxes(model, frame, xywh, crop_side=config.model.box_crop_side,
+        return segment_boxes(model, image, xywh, crop_side=config.model.box_crop_side,
                              threshold=config.model.box_threshold, precision=config.model.precision)
 
     return segment
