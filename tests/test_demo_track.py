@@ -85,8 +85,8 @@ def video_run(video: Path, tracker_config: Path, tmp_path_factory) -> Path:
     return out
 
 
-def test_track_video_writes_overlay_and_masks(video_run: Path) -> None:
-    masks = read_masks(video_run / "masks")
+def check_track_outputs(run: Path) -> None:
+    masks = read_masks(run / "masks")
     assert len(masks) == 6 and all(m.dtype == np.uint16 and m.shape == (160, 240) for m in masks)
     assert set(np.unique(np.stack(masks))) <= {0, 1, 2}
     # first frame: box prompts give masks inside their boxes
@@ -94,9 +94,20 @@ def test_track_video_writes_overlay_and_masks(video_run: Path) -> None:
     for i, (x, y, w, h) in enumerate(tuple(int(v) for v in b.split(",")) for b in BOXES):
         outside = (first == i + 1).copy()
         outside[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = False
-        assert not outside.any()
-    frames = list(FrameSource(video_run / "overlay.mp4"))
+        assert (first == i + 1).any() and not outside.any()
+    frames = list(FrameSource(run / "overlay.mp4"))
     assert len(frames) == 6 and frames[0].shape == (160, 240, 3)
+
+
+def test_track_video_writes_overlay_and_masks(video_run: Path) -> None:
+    check_track_outputs(video_run)
+
+
+def test_track_adapts_to_the_first_frame_when_asked(video: Path, tracker_config: Path, tmp_path: Path,
+                                                    capsys) -> None:
+    assert run_track(video, tmp_path, tracker_config, "--adapt-steps", "2") == 0
+    assert "s of adaptation" in capsys.readouterr().out
+    check_track_outputs(tmp_path)
 
 
 @pytest.mark.parametrize(("storage", "compressed"), [("mcap", False), ("sqlite3", True)])

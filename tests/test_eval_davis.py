@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
@@ -100,7 +101,8 @@ def test_objects_are_prompted_once_at_their_first_annotated_frame(tmp_path):
     root = make_root(tmp_path / "root", gt)
     sessions = []
 
-    def make_session():
+    def make_session(seq):
+        assert seq.name == "toy"
         sessions.append(StaticSession())
         return sessions[-1]
 
@@ -134,13 +136,13 @@ def test_objects_are_prompted_once_at_their_first_annotated_frame(tmp_path):
 
 def test_max_frames_truncates_and_bad_sizes_are_named(tmp_path):
     root = make_root(tmp_path / "root", toy_gt(8))
-    result = evaluate_davis(root, ["toy"], StaticSession, max_frames=5, progress=False)
+    result = evaluate_davis(root, ["toy"], lambda seq: StaticSession(), max_frames=5, progress=False)
     assert result["per_sequence"]["toy"]["n_frames"] == 5
     assert result["per_sequence"]["toy"]["n_frames_scored"] == 3
     with pytest.raises(ValueError, match="toy frame 00000: session label image is"):
-        evaluate_davis(root, None, lambda: StaticSession(size_override=(20, 32)), progress=False)
+        evaluate_davis(root, None, lambda seq: StaticSession(size_override=(20, 32)), progress=False)
     with pytest.raises(ValueError, match="max_frames must be >= 3"):
-        evaluate_davis(root, None, StaticSession, max_frames=2, progress=False)
+        evaluate_davis(root, None, lambda seq: StaticSession(), max_frames=2, progress=False)
 
 
 def test_runner_reproduces_the_multiobject_golden_numbers(tmp_path):
@@ -153,8 +155,7 @@ def test_runner_reproduces_the_multiobject_golden_numbers(tmp_path):
     subprocess.run([sys.executable, str(generator), str(root / "Annotations" / "480p"), str(pred)],
                    check=True, capture_output=True)
     golden = json.loads(golden_path.read_text())
-    names = iter(sorted(golden["per_sequence"]))
-    result = evaluate_davis(root, sorted(golden["per_sequence"]), lambda: ReplaySession(pred / next(names)),
+    result = evaluate_davis(root, sorted(golden["per_sequence"]), lambda seq: ReplaySession(pred / seq.name),
                             progress=False)
     for key, value in golden["global"].items():
         assert result["global"][key] == pytest.approx(value, abs=1e-3), key
@@ -186,3 +187,27 @@ def test_eval_davis_real(tmp_path, capsys):
     assert {len(list((out / s).glob("*.png"))) for s in ("blackswan", "car-shadow")} == {20}
     assert result["timing"]["frames"] == 40
     assert result["global"]["J&F-Mean"] >= 0.5, result["global"]
+
+
+def test_eval_davis_adapts_a_copy_per_sequence(tmp_path):
+    """``--adapt-steps``: each sequence is tracked by a copy fine-tuned on its first prompt frame."""
+    root = DATA / "davis2016" / "val"
+    if not root.is_dir():
+        pytest.skip("shared data absent")
+    session_mod = pytest.importorskip("vos_ros.core.session")
+    from vos_ros.core.config import TrackerConfig
+
+    try:
+        shared = session_mod.load_model(TrackerConfig.load().model)
+    except FileNotFoundError as exc:
+        pytest.skip(f"no trained checkpoint: {exc}")
+    before = {k: v.clone() for k, v in shared.trainable_state_dict().items()}
+    out_json = tmp_path / "eval.json"
+    assert cli_main(["eval", "davis", "--root", str(root), "--sequences", "blackswan", "--short-side", "240",
+                     "--max-frames", "8", "--adapt-steps", "2", "--json", str(out_json)]) == 0
+    result = json.loads(out_json.read_text())
+    assert result["adapt_steps"] == 2 and result["timing"]["prepare_s"] > 0
+    assert result["global"]["J&F-Mean"] >= 0.5, result["global"]
+    assert all(torch.equal(v, before[k]) for k, v in shared.trainable_state_dict().items())
+    with pytest.raises(SystemExit, match="propagation baseline"):
+        cli_main(["eval", "davis", "--root", str(root), "--method", "propagation", "--adapt-steps", "2"])

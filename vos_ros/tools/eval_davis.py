@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +23,10 @@ from vos_ros.core.types import FrameResult, Prompt
 from vos_ros.tools.davis_io import DavisSequence, list_sequences, write_labels
 from vos_ros.tools.davis_metric import aggregate, evaluate_sequence, n_objects, scored_frames
 from vos_ros.tools.eval_score import add_dataset_arguments, format_table, with_frame_counts, write_json
+
+if TYPE_CHECKING:
+    from vos_ros.core.model import VOSModel
+    from vos_ros.tools.adapt import AdaptConfig
 
 
 class StepSession(Protocol):
@@ -52,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="propagation = training-free baseline on raw backbone features")
     parser.add_argument("--disable", choices=["time_bias", "fine_matching", "queries"], default=None,
                         help="switch one component of the trained model off at inference (ablation)")
+    parser.add_argument("--adapt-steps", type=int, default=0,
+                        help="fine-tune a copy of the model for N steps on each sequence's first prompt "
+                             "frame before tracking it (prompt-time adaptation, vos_ros/tools/adapt.py; 0 = off)")
+    parser.add_argument("--adapt-lr", type=float, default=None,
+                        help="learning rate of --adapt-steps (default: AdaptConfig.lr of vos_ros/tools/adapt.py)")
 
 
 @dataclass
@@ -113,6 +122,17 @@ def track_sequence(session: StepSession, seq: DavisSequence, max_frames: int | N
     return SequenceRun(predictions, gt, seconds)
 
 
+def adapted_to_first_prompt(model: VOSModel, seq: DavisSequence, cfg: AdaptConfig, precision: str,
+                            max_frames: int | None = None) -> VOSModel:
+    """``model`` fine-tuned on the first frame where objects are annotated, with their masks
+    (``adapt.adapt``); objects first annotated later are tracked but not adapted to."""
+    from vos_ros.tools.adapt import adapt  # torch is imported only when tracking
+
+    gt = seq.all_labels(max_frames)
+    first, ids = next(iter(first_annotated(gt, n_objects(gt[0])).items()))
+    return adapt(model, seq.image(first), np.stack([gt[first] == obj for obj in ids]), cfg, precision)
+
+
 def to_gt_ids(label_image: np.ndarray, gt_of_track: dict[int, int]) -> np.ndarray:
     """Map a track-id label image to GT ids; pixels of tracks not in the map become background."""
     size = max(int(label_image.max(initial=0)), *gt_of_track, 0) + 1
@@ -122,9 +142,12 @@ def to_gt_ids(label_image: np.ndarray, gt_of_track: dict[int, int]) -> np.ndarra
     return lut[label_image]
 
 
-def evaluate_davis(root: str | Path, sequences: list[str] | None, make_session: Callable[[], StepSession],
-                   out: Path | None = None, max_frames: int | None = None, progress: bool = True) -> dict:
-    """Track and score every sequence; result layout as :func:`davis_metric.aggregate` plus timing."""
+def evaluate_davis(root: str | Path, sequences: list[str] | None,
+                   make_session: Callable[[DavisSequence], StepSession], out: Path | None = None,
+                   max_frames: int | None = None, progress: bool = True) -> dict:
+    """Track and score every sequence; result layout as :func:`davis_metric.aggregate` plus timing.
+
+    ``make_session(seq)`` gives the session for one sequence (the time it takes is ``prepare_s``)."""
     if max_frames is not None and max_frames < 3:
         raise ValueError(f"max_frames must be >= 3 (first and last frames are not scored), got {max_frames}")
     names = list_sequences(root, sequences)
@@ -135,26 +158,31 @@ def evaluate_davis(root: str | Path, sequences: list[str] | None, make_session: 
     with tqdm(total=total, desc="eval davis", unit="frame", disable=not progress) as bar:
         for seq in seqs:
             bar.set_postfix_str(seq.name)
-            tracked = track_sequence(make_session(), seq, max_frames, bar)
+            t_prepare = time.perf_counter()
+            session = make_session(seq)
+            prepare_s = time.perf_counter() - t_prepare
+            tracked = track_sequence(session, seq, max_frames, bar)
             if out is not None:
                 for name, pred in zip(seq.frames, tracked.predictions, strict=False):
                     write_labels(out / seq.name / f"{name}.png", pred)
             scores[seq.name] = evaluate_sequence(seq.name, tracked.gt, tracked.predictions[1:-1])
             n_frames[seq.name] = len(tracked.gt)
-            timing[seq.name] = {"frames": len(tracked.gt), "step_s": tracked.step_seconds, "fps": tracked.fps}
+            timing[seq.name] = {"frames": len(tracked.gt), "step_s": tracked.step_seconds, "fps": tracked.fps,
+                                "prepare_s": prepare_s}
     result = with_frame_counts(aggregate(scores), n_frames)
     for name, entry in result["per_sequence"].items():
         entry["timing"] = timing[name]
     frames = sum(t["frames"] for t in timing.values())
     step_s = sum(t["step_s"] for t in timing.values())
     result["timing"] = {"frames": frames, "step_s": step_s, "fps": frames / step_s if step_s > 0 else None,
-                        "wall_s": time.perf_counter() - t0}
+                        "prepare_s": sum(t["prepare_s"] for t in timing.values()), "wall_s": time.perf_counter() - t0}
     return result
 
 
 def run(args: argparse.Namespace) -> int:
     from vos_ros.core.model import resolve_precision  # torch is imported only when tracking
     from vos_ros.core.session import Session, load_model
+    from vos_ros.tools.adapt import AdaptConfig
 
     overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
     if args.checkpoint:
@@ -168,25 +196,36 @@ def run(args: argparse.Namespace) -> int:
     if args.extra_short_side is not None:
         overrides["model__extra_short_side"] = args.extra_short_side
     config = TrackerConfig.load(args.config, **overrides)
+    adaptation = AdaptConfig(steps=args.adapt_steps, **({} if args.adapt_lr is None else {"lr": args.adapt_lr}))
+    if adaptation.steps and args.method == "propagation":
+        raise SystemExit("--adapt-steps adapts the trained tracker; the propagation baseline has nothing to train")
     t0 = time.perf_counter()
     if args.method == "propagation":
         from vos_ros.core.backbone import Backbone
         from vos_ros.core.propagation import PropagationSession
 
         backbone = Backbone()
-        make_session: Callable[[], StepSession] = lambda: PropagationSession(backbone, config)  # noqa: E731
+
+        def make_session(seq: DavisSequence) -> StepSession:
+            return PropagationSession(backbone, config)
     else:
         model = load_model(config.model)
         if args.disable:
             model = copy.deepcopy(model)  # the cached shared model stays intact
             setattr(model.cfg, f"use_{args.disable}", False)
-        make_session = lambda: Session(model, config)  # noqa: E731
+
+        def make_session(seq: DavisSequence) -> StepSession:
+            if not adaptation.steps:
+                return Session(model, config)
+            return Session(adapted_to_first_prompt(model, seq, adaptation, config.model.precision, args.max_frames),
+                           config)
     load_s = time.perf_counter() - t0
     result = evaluate_davis(args.root, args.sequences, make_session, out=args.out, max_frames=args.max_frames)
     result["timing"]["model_load_s"] = load_s
     result = {"root": str(args.root), "config": str(args.config), "short_side": args.short_side,
               "max_frames": args.max_frames, "method": args.method, "disabled": args.disable,
               "checkpoint": config.model.checkpoint, "upscale": config.model.upscale,
+              "adapt_steps": adaptation.steps, "adapt_lr": adaptation.lr,
               "mirror_view": config.model.mirror_view,
               "extra_short_side": config.model.extra_short_side,
               "precision": resolve_precision(config.model.precision, config.model.device), **result}

@@ -14,12 +14,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
-from vos_ros.core.session import Session, load_model
+from vos_ros.core.model import VOSModel
+from vos_ros.core.session import Session, load_model, segment_boxes
 from vos_ros.core.types import Box, Prompt
 from vos_ros.core.visualize import draw_overlay
+from vos_ros.tools.adapt import AdaptConfig, adapt
 from vos_ros.tools.media import FrameSource, VideoWriter, write_label_png
 
 
@@ -44,18 +47,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter YAML")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the overlay video")
+    parser.add_argument("--adapt-steps", type=int, default=0,
+                        help="fine-tune a copy of the model for N steps on the first frame and its box masks "
+                             "before tracking (prompt-time adaptation, vos_ros/tools/adapt.py; 0 = off)")
+
+
+def adapted_to_boxes(model: VOSModel, frame: np.ndarray, prompts: list[Prompt], config: TrackerConfig,
+                     adaptation: AdaptConfig) -> tuple[VOSModel, list[Prompt]]:
+    """``model`` fine-tuned on ``frame`` with the box path's masks of the box ``prompts``, and those
+    masks as mask prompts (the adapted copy tracks the masks it was adapted to)."""
+    m = config.model
+    masks = segment_boxes(model, frame, [p.box for p in prompts], crop_side=m.box_crop_side,
+                          threshold=m.box_threshold, precision=m.precision)
+    empty = [p.label or str(i) for i, (p, mask) in enumerate(zip(prompts, masks, strict=True)) if not mask.any()]
+    if empty:
+        raise ValueError(f"the box path found nothing in the boxes of {empty}: cannot adapt to them")
+    return (adapt(model, frame, np.stack(masks), adaptation, m.precision),
+            [Prompt(mask=mask, label=p.label) for p, mask in zip(prompts, masks, strict=True)])
 
 
 def track(source: FrameSource, prompts: list[Prompt], config: TrackerConfig, out: Path,
-          masks_dir: Path | None = None, fps: float = 30.0) -> dict[str, float]:
-    """Run the tracker over ``source`` with ``prompts`` on its first frame; -> frames, fps, mean step ms."""
-    session = Session(load_model(config.model), config)
+          masks_dir: Path | None = None, fps: float = 30.0, adaptation: AdaptConfig | None = None
+          ) -> dict[str, float]:
+    """Run the tracker over ``source`` with ``prompts`` on its first frame; -> frames, fps, mean step ms
+    (and the seconds spent adapting, with ``adaptation``)."""
+    model = load_model(config.model)
+    session = Session(model, config)
+    adapt_s = 0.0
     if masks_dir is not None:
         masks_dir.mkdir(parents=True, exist_ok=True)
     steps_ms = []
     t0 = time.perf_counter()
     with VideoWriter(out, fps) as video:
         for k, frame in enumerate(tqdm(source, total=len(source) or None, desc="track", unit="frame")):
+            if k == 0 and adaptation is not None and adaptation.steps:
+                t_adapt = time.perf_counter()
+                adapted, prompts = adapted_to_boxes(model, frame, prompts, config, adaptation)
+                session = Session(adapted, config)
+                adapt_s = time.perf_counter() - t_adapt
             result = session.step(frame, prompts=prompts if k == 0 else ())
             steps_ms.append(result.timings_ms.get("total", 0.0))
             video.write(draw_overlay(frame, result.label_image, {o.id: o.label for o in result.objects}))
@@ -63,8 +92,9 @@ def track(source: FrameSource, prompts: list[Prompt], config: TrackerConfig, out
                 write_label_png(masks_dir / f"{k:05d}.png", result.label_image)
     if not steps_ms:
         raise ValueError(f"{source.path}: no frames")
-    wall = time.perf_counter() - t0
-    return {"frames": len(steps_ms), "fps": len(steps_ms) / wall, "step_ms": sum(steps_ms) / len(steps_ms)}
+    wall = time.perf_counter() - t0 - adapt_s
+    return {"frames": len(steps_ms), "fps": len(steps_ms) / wall, "step_ms": sum(steps_ms) / len(steps_ms),
+            "adapt_s": adapt_s}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,10 +104,12 @@ def run(args: argparse.Namespace) -> int:
     prompts = [Prompt(box=b, label=lab) for b, lab in zip(args.box, labels, strict=True)]
     try:
         source = FrameSource(args.input, topic=args.topic, max_frames=args.max_frames)
-        stats = track(source, prompts, TrackerConfig.load(args.config), args.out, args.masks, args.fps)
+        stats = track(source, prompts, TrackerConfig.load(args.config), args.out, args.masks, args.fps,
+                      AdaptConfig(steps=args.adapt_steps))
     except (OSError, ValueError, KeyError) as exc:
         print(f"vos-ros track: {exc}", file=sys.stderr)
         return 2
-    print(f"{stats['frames']} frames, {stats['fps']:.2f} fps, {stats['step_ms']:.0f} ms per step -> {args.out}"
+    adapted = f" after {stats['adapt_s']:.0f} s of adaptation" if args.adapt_steps else ""
+    print(f"{stats['frames']} frames, {stats['fps']:.2f} fps, {stats['step_ms']:.0f} ms per step{adapted} -> {args.out}"
           + (f", masks in {args.masks}" if args.masks else ""))
     return 0
