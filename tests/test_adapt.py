@@ -60,6 +60,7 @@ def test_adapting_lowers_the_loss_on_the_prompt_frame_and_leaves_the_model_alone
 
 @pytest.mark.parametrize("masks, message", [
     (np.zeros((1, 120, 160), bool), "non-empty masks"),
+    (np.zeros((0, 120, 160), bool), "non-empty masks"),
     (np.ones((1, 60, 80), bool), "non-empty masks of the 160x120 frame"),
 ])
 def test_bad_prompt_masks_are_refused(masks: np.ndarray, message: str) -> None:

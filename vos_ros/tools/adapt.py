@@ -69,7 +69,7 @@ def prompt_clips(rng: np.random.Generator, image: np.ndarray, masks: np.ndarray,
 def adapt(model: VOSModel, image: np.ndarray, masks: np.ndarray, cfg: AdaptConfig, precision: str) -> VOSModel:
     """A copy of ``model`` fine-tuned on ``image`` (H x W x 3 uint8) with its objects' ``masks``
     (K x H x W bool), in eval mode; ``model`` itself is unchanged. ``precision``: ``model.precision``."""
-    if masks.ndim != 3 or masks.shape[1:] != image.shape[:2] or not masks.any(axis=(1, 2)).all():
+    if masks.ndim != 3 or not len(masks) or masks.shape[1:] != image.shape[:2] or not masks.any(axis=(1, 2)).all():
         raise ValueError(f"adaptation needs K x H x W non-empty masks of the {image.shape[1]}x{image.shape[0]} "
                          f"frame, got shape {masks.shape}")
     adapted = copy.deepcopy(model).train()
