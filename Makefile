@@ -32,8 +32,11 @@ $(DETECTORS)/.complete:  # extracted in a scratch folder and moved, stamp last: 
 	  && mv $(DETECTOR_FILES) .. && touch ../.complete; status=$$?; rm -rf $(DETECTORS)/tmp; exit $$status
 
 # Our msg/srv, built with cmake from the PyPI rosidl wheels into the venv (the wheels' cmake files
-# need the fixes of scripts/fix_rosidl_cmake.sh first).
-$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh | $(DETECTORS)/.complete
+# need the fixes of scripts/fix_rosidl_cmake.sh first). The install links each module file on its
+# own, so a module added to or removed from a package folder (the folder's time changes) installs again.
+PACKAGE_DIRS := $(shell find vos_ros -type d -not -name __pycache__)
+$(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.srv) scripts/fix_rosidl_cmake.sh \
+          $(PACKAGE_DIRS) | $(DETECTORS)/.complete
 	bash scripts/fix_rosidl_cmake.sh $(VENV)
 	mkdir -p $(BUILD)
 	AMENT_PREFIX_PATH=$(VENV) cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
