@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vos_ros.core.model import VOSModel, compute_precision
-from vos_ros.tools.train import clip_loss
+from vos_ros.tools.train import clip_loss, optimizer_step
 from vos_ros.tools.train_data import camera_path, photometric
 
 
@@ -73,8 +73,6 @@ def adapt(model: VOSModel, image: np.ndarray, masks: np.ndarray, cfg: AdaptConfi
         raise ValueError(f"adaptation needs K x H x W non-empty masks of the {image.shape[1]}x{image.shape[0]} "
                          f"frame, got shape {masks.shape}")
     adapted = copy.deepcopy(model).train()
-    if cfg.steps == 0:
-        return adapted.eval()
     device = next(adapted.parameters()).device
     params = [p for p in adapted.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -86,9 +84,5 @@ def adapt(model: VOSModel, image: np.ndarray, masks: np.ndarray, cfg: AdaptConfi
                 continue
             with compute_precision(device, precision):
                 loss, _ = clip_loss(adapted, batch, box_prob=0.0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            if torch.isfinite(loss.detach()):
-                opt.step()
+            optimizer_step(opt, params, loss)
     return adapted.eval()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -76,16 +76,20 @@ class SequenceRun:
         return len(self.predictions) / self.step_seconds if self.step_seconds > 0 else float("inf")
 
 
-def first_annotated(gt: list[np.ndarray], k: int) -> dict[int, list[int]]:
-    """{frame index: ids 1..k whose first non-empty GT mask is in that frame}."""
+def first_annotations(gt: Iterable[np.ndarray], k: int) -> Iterator[tuple[int, list[int]]]:
+    """(frame index, ids 1..k whose first non-empty GT mask is in that frame), in frame order; reads
+    ``gt`` only as far as it is iterated."""
     pending = set(range(1, k + 1))
-    starts: dict[int, list[int]] = {}
     for i, labels in enumerate(gt):
         present = sorted(obj for obj in pending if (labels == obj).any())
         if present:
-            starts[i] = present
+            yield i, present
             pending.difference_update(present)
-    return starts
+
+
+def first_annotated(gt: list[np.ndarray], k: int) -> dict[int, list[int]]:
+    """{frame index: ids 1..k whose first non-empty GT mask is in that frame}."""
+    return dict(first_annotations(gt, k))
 
 
 def track_sequence(session: StepSession, seq: DavisSequence, max_frames: int | None = None,
@@ -128,9 +132,11 @@ def adapted_to_first_prompt(model: VOSModel, seq: DavisSequence, cfg: AdaptConfi
     (``adapt.adapt``); objects first annotated later are tracked but not adapted to."""
     from vos_ros.tools.adapt import adapt  # torch is imported only when tracking
 
-    gt = seq.all_labels(max_frames)
-    first, ids = next(iter(first_annotated(gt, n_objects(gt[0])).items()))
-    return adapt(model, seq.image(first), np.stack([gt[first] == obj for obj in ids]), cfg, precision)
+    n = len(seq.frames) if max_frames is None else min(max_frames, len(seq.frames))
+    gt = map(seq.labels, range(n))  # read up to that frame only
+    first, ids = next(first_annotations(gt, n_objects(seq.labels(0))))
+    labels = seq.labels(first)
+    return adapt(model, seq.image(first), np.stack([labels == obj for obj in ids]), cfg, precision)
 
 
 def to_gt_ids(label_image: np.ndarray, gt_of_track: dict[int, int]) -> np.ndarray:

@@ -122,6 +122,21 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
     return loss * 0.5 + track_loss, stats
 
 
+def optimizer_step(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss: torch.Tensor) -> bool:
+    """Backpropagate ``loss``, clip the gradient norm to 1 and step; -> whether the step was applied.
+
+    One non-finite loss or gradient would turn every weight into NaN (and the next checkpoint with
+    them): such a step is skipped.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+    if not (bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(grad_norm))):
+        return False
+    opt.step()
+    return True
+
+
 def real_box_loss(model: VOSModel, crops: list[dict], device: str) -> torch.Tensor:
     """Box path on real-scene crops (train_data.CocoBoxCrops), one at a time: their sizes differ."""
     valid = torch.ones(1, 1, dtype=torch.bool, device=device)
@@ -318,15 +333,7 @@ def run(args: argparse.Namespace) -> int:
                 crop_loss = real_box_loss(model, crops, args.device)
                 stats["real_box"] = float(crop_loss.detach())
                 loss = loss + 0.5 * crop_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-        # One non-finite loss or gradient would turn every weight into NaN (and the next checkpoint
-        # with them): such a step is skipped and counted in the log.
-        finite = bool(torch.isfinite(loss.detach())) and bool(torch.isfinite(grad_norm))
-        if finite:
-            opt.step()
-        else:
+        if not optimizer_step(opt, params, loss):
             skipped += 1
         sched.step()
         step += 1
