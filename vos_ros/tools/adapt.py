@@ -6,7 +6,7 @@ cut from it by a window that pans, zooms and is sometimes mirrored (``train_data
 mild brightness drift, and the copy learns to track the prompted masks through them with the training
 loss (``train.clip_loss``). The frozen backbone stays frozen; the shared model is never changed.
 
-It costs ``steps`` training steps per prompt frame (about 1.3 s each on the 2-core CPU at the default
+It costs ``steps`` training steps per prompt frame (about 1.2 s each on the 2-core CPU at the default
 clip size), so it is an option of the offline tools (``vos-ros eval davis --adapt-steps``), not of
 the node.
 """
