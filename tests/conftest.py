@@ -67,7 +67,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
     The node tests check plumbing against an in-process Session on the same weights, so they hold
     with untrained heads too (the backbone is the real pretrained one either way).
     """
-    from vos_ros.core.session import DEFAULT_CHECKPOINT
+    from vos_ros.core.weights import DEFAULT_CHECKPOINT
 
     if DEFAULT_CHECKPOINT.is_file():
         return ""

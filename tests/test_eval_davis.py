@@ -170,11 +170,11 @@ def test_eval_davis_real(tmp_path, capsys):
     root = DATA / "davis2016" / "val"
     if not root.is_dir():
         pytest.skip("shared data absent")
-    session_mod = pytest.importorskip("vos_ros.core.session")
+    weights = pytest.importorskip("vos_ros.core.weights")
     from vos_ros.core.config import TrackerConfig
 
     try:
-        session_mod.load_model(TrackerConfig.load().model)
+        weights.load_model(TrackerConfig.load().model)
     except FileNotFoundError as exc:
         pytest.skip(f"no trained checkpoint: {exc}")
     out, out_json = tmp_path / "pred", tmp_path / "eval.json"
@@ -194,11 +194,11 @@ def test_eval_davis_adapts_a_copy_per_sequence(tmp_path):
     root = DATA / "davis2016" / "val"
     if not root.is_dir():
         pytest.skip("shared data absent")
-    session_mod = pytest.importorskip("vos_ros.core.session")
+    weights = pytest.importorskip("vos_ros.core.weights")
     from vos_ros.core.config import TrackerConfig
 
     try:
-        shared = session_mod.load_model(TrackerConfig.load().model)
+        shared = weights.load_model(TrackerConfig.load().model)
     except FileNotFoundError as exc:
         pytest.skip(f"no trained checkpoint: {exc}")
     before = {k: v.clone() for k, v in shared.trainable_state_dict().items()}

@@ -54,8 +54,9 @@ def test_segment_shapes_and_finite(model):
         values = v16.flatten(3).transpose(2, 3)
         buckets = torch.zeros(B, N, dtype=torch.long)
         valid = torch.ones(B, K, dtype=torch.bool)
-        logits, presence, queries, idx, w = model.segment(feats, keys, values, buckets, feats.key8, v8,
-                                                          model.query_init(feats, masks), valid, top_k=8)
+        queries = model.query_init(feats, masks)
+        logits, presence, idx, w = model.segment(feats, keys, values, buckets, feats.key8, v8, queries, valid,
+                                                 top_k=8)
     assert logits.shape == (B, K, H // 4, W // 4)
     assert presence.shape == (B, K)
     assert queries.shape == (B, K, model.cfg.queries_per_object, model.cfg.query_dim)
@@ -142,7 +143,7 @@ def test_time_buckets():
 
 
 def test_checkpoint_round_trip_is_strict(model, tmp_path):
-    from vos_ros.core.session import load_checkpoint
+    from vos_ros.core.weights import load_checkpoint
 
     path = tmp_path / "w.pt"
     export_weights(model, path, {"step": 0})

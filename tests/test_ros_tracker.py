@@ -26,8 +26,9 @@ from vos_ros.srv import AddObjects, RemoveObjects
 
 from vos_ros.core.config import load_params
 from vos_ros.core.depth import Intrinsics, centroid_3d
-from vos_ros.core.session import Session, load_model
+from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, mask_box
+from vos_ros.core.weights import load_model
 from vos_ros.nodes import convert
 from vos_ros.nodes.params import build_configs, parameter_specs
 
@@ -143,13 +144,8 @@ def tracker(start_node, ros_peer, checkpoint, tmp_path_factory) -> Tracker:
 
 
 def replay_session(params: dict) -> Session:
-    import torch
-
-    threads = torch.get_num_threads()
     tracker_cfg, _ = build_configs(params)
-    session = Session(load_model(tracker_cfg.model), tracker_cfg)
-    torch.set_num_threads(threads)  # load_model set the node's thread count for this process too
-    return session
+    return Session(load_model(tracker_cfg.model), tracker_cfg)
 
 
 def test_service_before_any_frame_is_refused(tracker: Tracker) -> None:

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
+from vos_ros.core.box_path import BoxCrop, boxes_to_masks
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
-from vos_ros.core.session import BoxCrop, Session, segment_boxes
+from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, TrackState
 
 H, W = 48, 80
@@ -106,7 +107,7 @@ def test_scaled_input_returns_input_resolution(model):
     res = s.step(frames(1)[0], [Prompt(box=(10, 5, 30, 25))])
     assert res.label_image.shape == (H, W)
     assert res.objects[0].mask.shape == (H, W)
-    masks = segment_boxes(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3,
+    masks = boxes_to_masks(model, frames(1)[0], [(10, 5, 30, 25), (50, 20, 20, 20)], crop_side=32, threshold=0.3,
                           precision="fp32")
     assert len(masks) == 2 and masks[0].shape == (H, W) and masks[1][:, :50].sum() == 0
 
@@ -170,7 +171,7 @@ def test_bf16_tracks_like_fp32(checkpoint):
     import skimage.data
 
     from vos_ros.core.model import resolve_precision
-    from vos_ros.core.session import load_model
+    from vos_ros.core.weights import load_model
 
     base = TrackerConfig.load()
     model_cfg = dataclasses.replace(base.model, checkpoint=checkpoint, input_short_side=160)

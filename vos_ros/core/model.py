@@ -473,22 +473,24 @@ class VOSModel(nn.Module):
         return FrameFeatures(f[4], f[8], f[16], key16, key8)
 
     def decode(self, feats: FrameFeatures, readout16: torch.Tensor, readout8: torch.Tensor,
-               queries: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """-> mask logits B x K x H/4 x W/4, presence logits B x K, updated queries B x K x Q x D."""
+               queries: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> mask logits B x K x H/4 x W/4, presence logits B x K.
+
+        The queries are refined for this frame only; the Session keeps each object's prompt-time queries.
+        """
         if self.cfg.use_queries:
             queries, readout16 = self.queries(queries, readout16, valid)
-        logits, presence = self.decoder(feats, readout16, readout8, queries)
-        return logits, presence, queries
+        return self.decoder(feats, readout16, readout8, queries)
 
     def segment(self, feats: FrameFeatures, mem_keys: torch.Tensor, mem_values: torch.Tensor,
                 buckets: torch.Tensor, prev_key8: torch.Tensor | None, prev_values8: torch.Tensor | None,
                 queries: torch.Tensor, valid: torch.Tensor, top_k: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One tracking step for all objects. -> logits, presence, queries, top-k indices and weights."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One tracking step for all objects. -> logits, presence, top-k indices and weights."""
         readout16, idx, weights = self.reader(feats.key16, mem_keys, mem_values, buckets, top_k)
         readout8 = self.fine_readout(feats, prev_key8, prev_values8, readout16.shape[1])
-        logits, presence, queries = self.decode(feats, readout16, readout8, queries, valid)
-        return logits, presence, queries, idx, weights
+        logits, presence = self.decode(feats, readout16, readout8, queries, valid)
+        return logits, presence, idx, weights
 
     def fine_readout(self, feats: FrameFeatures, prev_key8: torch.Tensor | None,
                      prev_values8: torch.Tensor | None, num_objects: int) -> torch.Tensor:
@@ -497,7 +499,7 @@ class VOSModel(nn.Module):
         B, _, H8, W8 = feats.key8.shape
         return feats.key8.new_zeros(B, num_objects, self.cfg.fine_value_dim, H8, W8)
 
-    def segment_boxes(self, feats: FrameFeatures, box_masks: torch.Tensor, valid: torch.Tensor
+    def box_logits(self, feats: FrameFeatures, box_masks: torch.Tensor, valid: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Box prompt path: box rectangles (B x K x H/4 x W/4) as a prior, refined on the frame's features.
 
@@ -505,5 +507,4 @@ class VOSModel(nn.Module):
         """
         v16, v8 = self.values(feats, box_masks, is_box=True)
         queries = self.query_init(feats, box_masks)
-        logits, presence, _ = self.decode(feats, v16 + self.box_embed, v8, queries, valid)
-        return logits, presence
+        return self.decode(feats, v16 + self.box_embed, v8, queries, valid)

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from vos_ros.core.backbone import Backbone
 from vos_ros.core.config import TrackerConfig
+from vos_ros.core.geometry import FrameGeometry, check_frame
 from vos_ros.core.model import argmax_along
-from vos_ros.core.session import FrameGeometry, check_frame
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 

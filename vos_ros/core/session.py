@@ -10,129 +10,28 @@ tracks, frame counter); the model only holds weights, so several Sessions can sh
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vos_ros.core.backbone import STRIDE
-from vos_ros.core.config import MODELS_DIR, ModelRuntimeConfig, TrackerConfig
+from vos_ros.core.box_path import boxes_to_masks
+from vos_ros.core.config import TrackerConfig
+from vos_ros.core.geometry import FrameGeometry, check_frame
 from vos_ros.core.lifecycle import Track
 from vos_ros.core.memory import MemoryBank
 from vos_ros.core.model import (
     FrameFeatures,
-    ModelConfig,
     VOSModel,
     aggregate,
     argmax_along,
     compute_precision,
     time_bucket,
 )
-from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
-
-DEFAULT_CHECKPOINT = MODELS_DIR / "vos_lite0.pt"
-
-_models: dict[tuple[str, str], VOSModel] = {}
-_models_lock = threading.Lock()
-
-
-def load_checkpoint(path: str | Path, device: str = "cpu") -> VOSModel:
-    """A VOSModel with the trainable weights of ``path`` (strict: every tensor must fit)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found (train one with `vos-ros train`)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = VOSModel(ModelConfig.from_dict(ckpt["model_config"]))
-    model.load_trainable_state_dict(ckpt["state_dict"])
-    return model.to_device(device).eval()
-
-
-def load_model(cfg: ModelRuntimeConfig) -> VOSModel:
-    """The model named by the configuration (shipped weights by default), loaded once per process."""
-    path = str(Path(cfg.checkpoint) if cfg.checkpoint else DEFAULT_CHECKPOINT)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    with _models_lock:
-        key = (path, cfg.device)
-        if key not in _models:
-            _models[key] = load_checkpoint(path, cfg.device)
-        return _models[key]
-
-
-@dataclass
-class FrameGeometry:
-    """How an input frame maps to the network input: scale, then zero-pad to multiples of 16."""
-
-    height: int          # input frame
-    width: int
-    scaled_h: int        # after scaling
-    scaled_w: int
-    padded_h: int        # network input
-    padded_w: int
-
-    @classmethod
-    def for_frame(cls, height: int, width: int, short_side: int, upscale: bool = False) -> FrameGeometry:
-        """Scale so the short side is ``short_side`` (at most that unless ``upscale``; 0 = as is)."""
-        scale = short_side / min(height, width) if short_side > 0 else 1.0
-        scale = scale if upscale else min(1.0, scale)
-        sh, sw = max(STRIDE, round(height * scale)), max(STRIDE, round(width * scale))
-        pad = lambda n: -(-n // STRIDE) * STRIDE  # noqa: E731
-        return cls(height, width, sh, sw, pad(sh), pad(sw))
-
-    def image_tensor(self, frame: np.ndarray, device: torch.device) -> torch.Tensor:
-        """H x W x 3 uint8 -> 1 x 3 x padded_h x padded_w float in [0, 255]."""
-        # torch warns on read-only arrays (decoded images, message buffers): copy those
-        pixels = np.ascontiguousarray(frame) if frame.flags.writeable else np.array(frame)
-        x = torch.from_numpy(pixels).to(device).permute(2, 0, 1)[None].float()
-        if (self.scaled_h, self.scaled_w) != (self.height, self.width):
-            x = F.interpolate(x, size=(self.scaled_h, self.scaled_w), mode="bilinear", align_corners=False,
-                              antialias=True)
-        return F.pad(x, (0, self.padded_w - self.scaled_w, 0, self.padded_h - self.scaled_h))
-
-    def masks_to_stride4(self, masks: np.ndarray, device: torch.device) -> torch.Tensor:
-        """K x H x W bool -> 1 x K x padded_h/4 x padded_w/4 float (area fractions)."""
-        return self.to_stride4(torch.from_numpy(masks.astype(np.float32)).to(device))
-
-    def to_stride4(self, x: torch.Tensor) -> torch.Tensor:
-        """K x H x W float in input pixels -> 1 x K x padded_h/4 x padded_w/4 (area means)."""
-        m = x[None]
-        m = F.interpolate(m, size=(self.scaled_h, self.scaled_w), mode="area") if m.shape[-2:] != (
-            self.scaled_h, self.scaled_w) else m
-        m = F.pad(m, (0, self.padded_w - self.scaled_w, 0, self.padded_h - self.scaled_h))
-        return F.avg_pool2d(m, 4)
-
-    def boxes_to_stride4(self, boxes: Sequence[Box], device: torch.device) -> torch.Tensor:
-        """Boxes in input pixels -> 1 x K x padded_h/4 x padded_w/4 filled rectangles."""
-        s = self.scaled_h / self.height
-        h4, w4 = self.padded_h // 4, self.padded_w // 4
-        out = torch.zeros(1, len(boxes), h4, w4, device=device)
-        for k, (x, y, w, h) in enumerate(boxes):
-            x0, y0 = int(np.floor(x * s / 4)), int(np.floor(y * s / 4))
-            x1, y1 = int(np.ceil((x + w) * s / 4)), int(np.ceil((y + h) * s / 4))
-            out[0, k, max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)] = 1
-        return out
-
-    def stride4_to_input(self, x: torch.Tensor) -> torch.Tensor:
-        """C x padded_h/4 x padded_w/4 -> C x H x W (bilinear, padding cropped)."""
-        x = F.interpolate(x[None], size=(self.padded_h, self.padded_w), mode="bilinear", align_corners=False)
-        x = x[..., : self.scaled_h, : self.scaled_w]
-        if (self.scaled_h, self.scaled_w) != (self.height, self.width):
-            x = F.interpolate(x, size=(self.height, self.width), mode="bilinear", align_corners=False)
-        return x[0]
-
-
-def check_frame(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        desc = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame)
-        raise ValueError(f"frame must be an H x W x 3 uint8 RGB array, got {desc}")
-    if frame.shape[0] < 8 or frame.shape[1] < 8:
-        raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels is too small (min 8x8)")
+from vos_ros.core.types import FrameResult, ObjectResult, Prompt, mask_box
 
 
 @dataclass
@@ -356,7 +255,7 @@ class Session:
         buckets = time_bucket(self._frame_index - mem.times, mem.prompt, self.model.cfg.time_buckets)
         K = len(self.tracks)
         valid = torch.ones(1, K, dtype=torch.bool, device=self.device)
-        logits, presence, _, idx, weights = self.model.segment(
+        logits, presence, idx, weights = self.model.segment(
             feats, mem.keys[None], mem.values[None], buckets[None].to(self.device), view.prev_key8,
             view.prev_values8, view.queries, valid, self.cfg.memory.top_k)
         view.memory.record_reads(idx[0], weights[0])
@@ -366,11 +265,11 @@ class Session:
     def _add_prompted(self, frame: np.ndarray, feats: list[FrameFeatures], prompts: Sequence[Prompt]
                       ) -> list[torch.Tensor]:
         """Create tracks for ``prompts`` on ``frame``; -> their masks per view, 1 x P x h4 x w4 (boxes
-        via ``segment_boxes``, on the frame as given)."""
+        via ``boxes_to_masks``, on the frame as given)."""
         if not prompts:
             return []
         masks = np.stack([p.mask != 0 if p.mask is not None else
-                          segment_boxes(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
+                          boxes_to_masks(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
                                         threshold=self.cfg.model.box_threshold,
                                         precision=self.cfg.model.precision)[0]
                           for p in prompts])
@@ -457,92 +356,3 @@ def with_prompted(existing: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
     """Existing objects' 1 x K x h4 x w4 and prompted objects' 1 x P x h4 x w4 probabilities -> 1 x (K+P)
     x h4 x w4: prompted pixels belong to the new objects."""
     return torch.cat([existing * (1 - given.sum(1, keepdim=True).clamp(max=1)), given], 1)
-
-
-BOX_CROP_CONTEXT = 2.0  # a box is segmented in a crop this many times its size: context around it
-
-
-@dataclass
-class BoxCrop:
-    """The context crop a box is segmented in: window of the frame and the size it is scaled to.
-
-    The window is BOX_CROP_CONTEXT times the box, clipped to the frame; it is scaled (up or down) to
-    ``crop_side`` short side with the long side capped at four times that. Shared by ``segment_boxes``
-    and the box-path training crops, so both see boxes at the same scale.
-    """
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    size: tuple[int, int]  # network input w, h of the scaled window
-
-    @classmethod
-    def around(cls, height: int, width: int, box: Box, crop_side: int) -> BoxCrop:
-        x, y, w, h = box
-        cx, cy, half_w, half_h = x + w / 2, y + h / 2, BOX_CROP_CONTEXT * w / 2, BOX_CROP_CONTEXT * h / 2
-        x0, y0 = int(max(0, np.floor(cx - half_w))), int(max(0, np.floor(cy - half_h)))
-        x1, y1 = int(min(width, np.ceil(cx + half_w))), int(min(height, np.ceil(cy + half_h)))
-        x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
-        scale = min(crop_side / min(x1 - x0, y1 - y0), 4 * crop_side / max(x1 - x0, y1 - y0))
-        size = (max(STRIDE, round((x1 - x0) * scale)), max(STRIDE, round((y1 - y0) * scale)))
-        return cls(x0, y0, x1, y1, size)
-
-    def image(self, frame: np.ndarray) -> np.ndarray:
-        """The window of an H x W (x C) array, resized to ``size``."""
-        window = frame[self.y0:self.y1, self.x0:self.x1]
-        shrink = self.size[0] < window.shape[1]
-        return cv2.resize(window, self.size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-    def box(self, box: Box) -> Box:
-        """An x, y, w, h box of the frame in the scaled crop's pixels."""
-        sx, sy = self.size[0] / (self.x1 - self.x0), self.size[1] / (self.y1 - self.y0)
-        x, y, w, h = box
-        return (x - self.x0) * sx, (y - self.y0) * sy, w * sx, h * sy
-
-    def paste(self, crop_values: np.ndarray, height: int, width: int) -> np.ndarray:
-        """Values at the crop's size back into an H x W array of zeros."""
-        out = np.zeros((height, width), crop_values.dtype)
-        out[self.y0:self.y1, self.x0:self.x1] = cv2.resize(crop_values, (self.x1 - self.x0, self.y1 - self.y0),
-                                                           interpolation=cv2.INTER_LINEAR)
-        return out
-
-
-@torch.inference_mode()
-def box_probabilities(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
-                      precision: str) -> list[np.ndarray]:
-    """Stateless box -> object probability with the tracker's box path. -> one H x W float32 per box.
-
-    Each box is segmented in its own context crop (``BoxCrop``) scaled to ``crop_side`` short side, so
-    a 40-pixel cup and a table filling the image both reach the network at the scale of its training
-    clips; the probability is zero outside the box (a prior, refined but not exceeded). ``precision``:
-    ``model.precision`` of the tracker's config.
-    """
-    check_frame(frame)
-    device = next(model.parameters()).device
-    height, width = frame.shape[:2]
-    out = []
-    for box in boxes:
-        crop = BoxCrop.around(height, width, box, crop_side)
-        geometry = FrameGeometry.for_frame(crop.size[1], crop.size[0], 0)
-        rect = geometry.boxes_to_stride4([crop.box(box)], device)
-        with compute_precision(device, precision):
-            feats = model.encode_frame(geometry.image_tensor(crop.image(frame), device))
-            logits, _ = model.segment_boxes(feats, rect, torch.ones(1, 1, dtype=torch.bool, device=device))
-        probs = geometry.stride4_to_input(torch.sigmoid(logits[0].float()) * rect[0])[0].cpu().numpy()
-        out.append(crop.paste(probs, height, width))
-    return out
-
-
-def segment_boxes(model: VOSModel, frame: np.ndarray, boxes: Sequence[Box], *, crop_side: int,
-                  threshold: float, precision: str) -> list[np.ndarray]:
-    """Box -> mask: ``box_probabilities`` above ``threshold``. -> one H x W bool mask per box.
-
-    ``crop_side``, ``threshold`` and ``precision``: ``model.box_crop_side``, ``model.box_threshold`` and
-    ``model.precision`` of the tracker's config.
-    """
-    return [p > threshold for p in box_probabilities(model, frame, boxes, crop_side=crop_side, precision=precision)]
-
-
-__all__ = ["Session", "BoxCrop", "box_probabilities", "load_model", "load_checkpoint", "segment_boxes", "TrackState",
-           "Prompt"]

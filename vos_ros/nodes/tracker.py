@@ -40,9 +40,10 @@ from visualization_msgs.msg import MarkerArray
 
 from vos_ros.core.config import TRACKER_CONFIG
 from vos_ros.core.depth import Intrinsics, centroid_3d
-from vos_ros.core.session import Session, load_model
+from vos_ros.core.session import Session
 from vos_ros.core.types import FrameResult, Prompt
 from vos_ros.core.visualize import draw_overlay
+from vos_ros.core.weights import load_model, set_threads
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert, outputs
 from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, help_requested, help_text, parameter_specs
@@ -165,6 +166,7 @@ class TrackerNode(LifecycleNode):
         try:
             t0 = time.perf_counter()
             cfg = self.tracker_cfg
+            set_threads(cfg.model)  # the process's torch threads: this node is its entry point
             session = self._on_worker(lambda: Session(load_model(cfg.model), cfg))
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             self.get_logger().error(f"cannot activate: {_error_text(exc)}")

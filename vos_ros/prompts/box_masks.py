@@ -1,7 +1,7 @@
 """Boxes to masks: the tracker's box path when its weights exist, else GrabCut.
 
 A segmenter is any ``callable(image_rgb, boxes_xyxy) -> list of H x W bool masks``. The tracker's
-path (``vos_ros.core.session.segment_boxes``: the box as a prior, refined on the features of a
+path (``vos_ros.core.box_path.boxes_to_masks``: the box as a prior, refined on the features of a
 context crop around it) is the one the issue asks for; GrabCut (colour models inside/outside the
 box) keeps grounding usable before a trained checkpoint exists, and is logged as such.
 """
@@ -59,8 +59,9 @@ def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
     """The tracker's box path with the configured weights (or ``checkpoint``); None when no checkpoint
     is available."""
     try:
+        from vos_ros.core.box_path import boxes_to_masks
         from vos_ros.core.config import TrackerConfig
-        from vos_ros.core.session import load_model, segment_boxes
+        from vos_ros.core.weights import load_model
 
         config = TrackerConfig.load(**({"model__checkpoint": checkpoint} if checkpoint else {}))
         model = load_model(config.model)
@@ -70,7 +71,7 @@ def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
 
     def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
         xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
-        return segment_boxes(model, image, xywh, crop_side=config.model.box_crop_side,
+        return boxes_to_masks(model, image, xywh, crop_side=config.model.box_crop_side,
                              threshold=config.model.box_threshold, precision=config.model.precision)
 
     return segment

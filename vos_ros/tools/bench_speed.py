@@ -50,12 +50,15 @@ def timed(fn, repeats: int, sync) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vos_ros.core.geometry import FrameGeometry
     from vos_ros.core.model import compute_precision, resolve_precision
-    from vos_ros.core.session import FrameGeometry, Session, load_model
+    from vos_ros.core.session import Session
     from vos_ros.core.types import Prompt
+    from vos_ros.core.weights import load_model, set_threads
 
     overrides = {f"model__{k}": v for k, v in (("device", args.device), ("precision", args.precision)) if v}
     config = TrackerConfig.load(args.config, **overrides)
+    set_threads(config.model)
     model = load_model(config.model)
     device = next(model.parameters()).device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)

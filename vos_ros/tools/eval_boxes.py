@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from vos_ros.core.box_path import BoxCrop
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
-from vos_ros.core.session import BoxCrop
 from vos_ros.core.types import Box, mask_box
 from vos_ros.tools.davis_io import DATA_HELP, data_root, read_labels
 from vos_ros.tools.eval_text import RECALL_MIN_AREA, coco_annotations, iou
@@ -116,7 +116,8 @@ def summarise(rows: list[dict], key: str = "mask") -> dict[str, dict[str, float]
 
 
 def run(args: argparse.Namespace) -> int:
-    from vos_ros.core.session import box_probabilities, load_model  # torch is imported only when segmenting
+    from vos_ros.core.box_path import box_probabilities
+    from vos_ros.core.weights import load_model, set_threads  # torch is imported only when segmenting
 
     data = args.data or data_root()
     needed = data / ("coco_subset" if args.set == "val" else "train_extra")
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
     thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else [config.model.box_threshold]
+    set_threads(config.model)
     model = load_model(config.model)
     images = val_images(data) if args.set == "val" else tuning_images(data)
     rng = np.random.default_rng(args.seed)

@@ -187,7 +187,8 @@ def evaluate_davis(root: str | Path, sequences: list[str] | None,
 
 def run(args: argparse.Namespace) -> int:
     from vos_ros.core.model import resolve_precision  # torch is imported only when tracking
-    from vos_ros.core.session import Session, load_model
+    from vos_ros.core.session import Session
+    from vos_ros.core.weights import load_model, set_threads
     from vos_ros.tools.adapt import AdaptConfig
 
     overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
@@ -215,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
         def make_session(seq: DavisSequence) -> StepSession:
             return PropagationSession(backbone, config)
     else:
+        set_threads(config.model)
         model = load_model(config.model)
         if args.disable:
             model = copy.deepcopy(model)  # the cached shared model stays intact

@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vos_ros.core.box_path import boxes_to_masks
 from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
 from vos_ros.core.model import VOSModel
-from vos_ros.core.session import Session, load_model, segment_boxes
+from vos_ros.core.session import Session
 from vos_ros.core.types import Box, Prompt
 from vos_ros.core.visualize import draw_overlay
+from vos_ros.core.weights import load_model, set_threads
 from vos_ros.tools.adapt import AdaptConfig, adapt
 from vos_ros.tools.media import FrameSource, VideoWriter, write_label_png
 
@@ -57,7 +59,7 @@ def adapted_to_boxes(model: VOSModel, frame: np.ndarray, prompts: list[Prompt], 
     """``model`` fine-tuned on ``frame`` with the box path's masks of the box ``prompts``, and those
     masks as mask prompts (the adapted copy tracks the masks it was adapted to)."""
     m = config.model
-    masks = segment_boxes(model, frame, [p.box for p in prompts], crop_side=m.box_crop_side,
+    masks = boxes_to_masks(model, frame, [p.box for p in prompts], crop_side=m.box_crop_side,
                           threshold=m.box_threshold, precision=m.precision)
     empty = [p.label or str(i) for i, (p, mask) in enumerate(zip(prompts, masks, strict=True)) if not mask.any()]
     if empty:
@@ -71,6 +73,7 @@ def track(source: FrameSource, prompts: list[Prompt], config: TrackerConfig, out
           ) -> dict[str, float]:
     """Run the tracker over ``source`` with ``prompts`` on its first frame; -> frames, fps, mean step ms
     (and the seconds spent adapting, with ``adaptation``)."""
+    set_threads(config.model)
     model = load_model(config.model)
     session = Session(model, config)
     adapt_s = 0.0

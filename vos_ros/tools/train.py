@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from vos_ros.core.geometry import FrameGeometry
 from vos_ros.core.model import (
     PRECISIONS,
     ModelConfig,
@@ -29,7 +30,6 @@ from vos_ros.core.model import (
     compute_precision,
     time_bucket,
 )
-from vos_ros.core.session import FrameGeometry
 from vos_ros.tools.davis_io import DATA_HELP
 
 
@@ -86,7 +86,7 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
 
     # first frame: the box path learns to turn boxes into masks; some clips start from its output
     box_rect = boxes_from_masks(gt4[0])
-    box_logits, _ = model.segment_boxes(feats[0], box_rect, valid)
+    box_logits, _ = model.box_logits(feats[0], box_rect, valid)
     loss = mask_loss(box_logits, masks[:, 0], valid)
     stats["box"] = float(loss.detach())
     use_box = (torch.rand(B, 1, 1, 1, device=frames.device) < box_prob).float()
@@ -105,7 +105,7 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
         keys, values = torch.cat(mem_keys, 1), torch.cat(mem_values, 2)
         buckets = time_bucket(times[:, t:t + 1] - torch.cat(mem_times, 1), torch.cat(mem_prompt, 1),
                               model.cfg.time_buckets)
-        logits, presence, _, _, _ = model.segment(feats[t], keys, values, buckets, prev_key8, prev_v8,
+        logits, presence, _, _ = model.segment(feats[t], keys, values, buckets, prev_key8, prev_v8,
                                                   queries, valid, top_k)
         visible = (masks[:, t].flatten(2).sum(-1) > 0).float()
         step_loss = mask_loss(logits, masks[:, t], valid) + 0.5 * (
@@ -146,7 +146,7 @@ def real_box_loss(model: VOSModel, crops: list[dict], device: str) -> torch.Tens
         geometry = FrameGeometry.for_frame(height, width, 0)
         feats = model.encode_frame(geometry.image_tensor(crop["frame"], torch.device(device)))
         rect = geometry.boxes_to_stride4([crop["box"]], torch.device(device))
-        logits, _ = model.segment_boxes(feats, rect, valid)                        # 1 x 1 x h/4 x w/4
+        logits, _ = model.box_logits(feats, rect, valid)                        # 1 x 1 x h/4 x w/4
         target = torch.from_numpy(crop["mask"]).to(device).float()[None, None]
         target = F.pad(target, (0, geometry.padded_w - width, 0, geometry.padded_h - height))
         total = total + mask_loss(logits, target, valid)

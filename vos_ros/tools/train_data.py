@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vos_ros.core.session import BoxCrop
+from vos_ros.core.box_path import BoxCrop
 from vos_ros.core.types import Box
 from vos_ros.tools.davis_io import data_root, read_labels
 
@@ -580,7 +580,7 @@ def jittered(box: Box, rng: np.random.Generator, jitter: float, height: int, wid
 
 
 class CocoBoxCrops(Dataset):
-    """Box prompts on real COCO train images, cut the way ``segment_boxes`` cuts them at run time.
+    """Box prompts on real COCO train images, cut the way ``boxes_to_masks`` cuts them at run time.
 
     An item is one instance with >= ``min_px`` visible pixels outside the box-tuning images: the box of
     its mask moved like a detector's (each side by N(0, ``jitter``) of the box's size), the context
