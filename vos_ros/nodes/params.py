@@ -34,8 +34,9 @@ class NodeConfig:
     use_depth: bool = field(metadata=describe(
         "subscribe `depth` (16UC1 mm or 32FC1 m, registered to `image`) and `camera_info` for 3-D centroids"))
     input_reliability: str = field(metadata=describe(
-        "QoS of the input subscriptions: best_effort (matches every publisher; large frames over UDP may be"
-        " lost) or reliable (lossless, but only matches reliable publishers)"))
+        "reliability of the input subscriptions: auto (reliable while every publisher of the topic is"
+        " reliable, else best effort; checked every second), reliable (lossless, matches reliable"
+        " publishers only) or best_effort (matches every publisher; large frames may be lost)"))
     depth_tolerance: float = field(metadata=describe(
         "largest stamp difference in seconds between an image and the depth frame used with it"))
     publish_overlay: bool = field(metadata=describe(
@@ -47,8 +48,9 @@ class NodeConfig:
     diagnostics_period: float = field(metadata=describe("seconds between /diagnostics messages"))
 
     def validate(self) -> None:
-        if self.input_reliability not in ("best_effort", "reliable"):
-            raise ValueError(f"node.input_reliability must be best_effort or reliable, got '{self.input_reliability}'")
+        if self.input_reliability not in ("auto", "reliable", "best_effort"):
+            raise ValueError("node.input_reliability must be auto, reliable or best_effort, "
+                             f"got '{self.input_reliability}'")
         if self.queue_size < 1:
             raise ValueError(f"node.queue_size must be >= 1, got {self.queue_size}")
         if self.diagnostics_period <= 0:

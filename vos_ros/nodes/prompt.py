@@ -36,12 +36,13 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
 from vos_ros.core.types import TrackState
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert
+from vos_ros.nodes.inputs import InputSubscription, StampBuffer
 from vos_ros.nodes.params import ParamSpec, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.prompts.concepts import Concept, TrackView, new_objects
@@ -49,10 +50,6 @@ from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
 from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
 
 NODE_NAME = "vos_prompt"
-
-
-def _stamp_s(msg: Image | CompressedImage) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
 
 class PromptNode(Node):
@@ -68,7 +65,7 @@ class PromptNode(Node):
         self._frame_lock = threading.Lock()
         self._image: Image | CompressedImage | None = None
         self._image_received = 0.0
-        self._depth: list[Image] = []
+        self._depth = StampBuffer(10)
         self._recent: deque[Image | CompressedImage] = deque(maxlen=30)  # to pair `tracks` with its image
         self._tracked: tuple[Image | CompressedImage, dict[int, TrackView]] | None = None
         self._regrounded: Image | CompressedImage | None = None  # the frame of the last re-grounding
@@ -79,12 +76,12 @@ class PromptNode(Node):
 
         frames = ReentrantCallbackGroup()
         image_type = CompressedImage if self.cfg.compressed_input else Image
-        self.create_subscription(image_type, "image", self._on_image, qos_profile_sensor_data,
-                                 callback_group=frames)
+        # reliable while every publisher of the topic is, else best effort (vos_ros.nodes.inputs)
+        self._inputs = [InputSubscription(self, image_type, "image", self._on_image, "auto", frames)]
         if self.cfg.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data,
-                                     callback_group=frames)
-        self.create_subscription(TrackArray, "tracks", self._on_tracks, 10, callback_group=frames)
+            self._inputs.append(InputSubscription(self, Image, "depth", self._depth.append, "auto", frames))
+        self.create_subscription(TrackArray, "tracks", self._on_tracks, 10, callback_group=frames,
+                                 qos_overriding_options=QoSOverridingOptions.with_default_policies())
         clients = ReentrantCallbackGroup()
         self._add = self.create_client(AddObjects, "add_objects", callback_group=clients)
         self._remove = self.create_client(RemoveObjects, "remove_objects", callback_group=clients)
@@ -133,10 +130,6 @@ class PromptNode(Node):
                 self._tracked = (image, {t.id: TrackView(TrackState(t.state), (
                     t.bbox.x_offset, t.bbox.y_offset, t.bbox.width, t.bbox.height)) for t in msg.tracks})
 
-    def _on_depth(self, msg: Image) -> None:
-        with self._frame_lock:
-            self._depth = (self._depth + [msg])[-10:]
-
     def _get_grounder(self):  # -> vos_ros.prompts.ground.Grounder (imported lazily: torch, models)
         with self._grounder_lock:
             if self._grounder is None:
@@ -158,27 +151,26 @@ class PromptNode(Node):
 
     def _frame(self) -> tuple[Image | CompressedImage, np.ndarray, np.ndarray | None]:
         with self._frame_lock:
-            msg, received, depths = self._image, self._image_received, list(self._depth)
+            msg, received = self._image, self._image_received
         if msg is None:
             raise ValueError("no image received on `image` yet")
         age = time.monotonic() - received
         if self.cfg.max_image_age > 0 and age > self.cfg.max_image_age:
             raise ValueError(f"newest image is {age:.1f} s old (prompt.max_image_age {self.cfg.max_image_age} s)")
-        rgb, depth = self._decode(msg, depths)
+        rgb, depth = self._decode(msg)
         return msg, rgb, depth
 
-    def _decode(self, msg: Image | CompressedImage, depths: list[Image]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _decode(self, msg: Image | CompressedImage) -> tuple[np.ndarray, np.ndarray | None]:
         """-> RGB of ``msg`` and the depth in metres registered to it (None when none fits)."""
         rgb = convert.compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else convert.image_to_rgb(msg)
         depth = None
-        if self.cfg.use_depth and depths:
-            best = min(depths, key=lambda d: abs(_stamp_s(d) - _stamp_s(msg)))
-            if abs(_stamp_s(best) - _stamp_s(msg)) <= self.cfg.depth_tolerance:
-                depth = convert.depth_to_metres(best)
-                if depth.shape != rgb.shape[:2]:
-                    self.get_logger().warning(f"depth {depth.shape} is not registered to the image "
-                                              f"{rgb.shape[:2]}: ignored")
-                    depth = None
+        best = self._depth.nearest(msg, self.cfg.depth_tolerance) if self.cfg.use_depth else None
+        if best is not None:
+            depth = convert.depth_to_metres(best)
+            if depth.shape != rgb.shape[:2]:
+                self.get_logger().warning(f"depth {depth.shape} is not registered to the image "
+                                          f"{rgb.shape[:2]}: ignored")
+                depth = None
         return rgb, depth
 
     # -- tracker calls ----------------------------------------------------------------------------
@@ -221,7 +213,7 @@ class PromptNode(Node):
     def _reground(self) -> None:
         """Ground the phrases that want more objects on the newest tracked frame (timer callback)."""
         with self._frame_lock:
-            tracked, depths = self._tracked, list(self._depth)
+            tracked = self._tracked
         period = self.cfg.reground_period
         if (period <= 0 or tracked is None or time.monotonic() - self._last_reground < period
                 or tracked[0] is self._regrounded):
@@ -235,7 +227,7 @@ class PromptNode(Node):
             return
         self._last_reground, self._regrounded = time.monotonic(), msg
         try:
-            rgb, depth = self._decode(msg, depths)
+            rgb, depth = self._decode(msg)
             for concept, missing in wanting:
                 result = self._ground(rgb, concept.text, depth=depth, min_score=concept.min_score)
                 found = new_objects(result.objects, tracks)[:missing]

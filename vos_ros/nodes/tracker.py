@@ -33,7 +33,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -46,6 +45,7 @@ from vos_ros.core.visualize import draw_overlay
 from vos_ros.core.weights import load_model, set_threads
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert, outputs
+from vos_ros.nodes.inputs import InputSubscription, StampBuffer, publisher_overrides
 from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.srv import AddObjects, RemoveObjects
@@ -54,17 +54,14 @@ NODE_NAME = "vos_tracker"
 T = TypeVar("T")
 
 
-def _stamp_ns(msg: Image | CompressedImage) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
 def _error_text(exc: Exception) -> str:
     return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
 @dataclass
 class Stats:
-    """Counters for /diagnostics; the window ones restart at every report."""
+    """Counters for /diagnostics; the window ones restart at every report (under ``lock``: the worker
+    adds to them while the executor reports)."""
 
     processed: int = 0
     overlays: int = 0   # overlays drawn: only while `overlay` has subscribers
@@ -75,6 +72,7 @@ class Stats:
     window_start: float = field(default_factory=time.monotonic)
     latencies_ms: list[float] = field(default_factory=list)
     step_ms: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class TrackerNode(LifecycleNode):
@@ -99,9 +97,13 @@ class TrackerNode(LifecycleNode):
         self._active = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._depth: deque[Image] = deque(maxlen=10)
+        self._depth = StampBuffer(10)  # appended by the executor, read by the worker
         self._camera_info: CameraInfo | None = None
         self._stats = Stats()
+        # what /diagnostics reports of the session, left by the worker after each step and job: the
+        # diagnostics timer never waits for the session lock (held for a whole step)
+        self._session_stats: dict[str, int] = {}
+        self._image_sub: InputSubscription | None = None
         self._entities: list = []
         self._state = "unconfigured"
 
@@ -110,6 +112,8 @@ class TrackerNode(LifecycleNode):
         candidate = dict(self._params)
         try:
             for p in params:
+                if p.name.startswith("qos_overrides."):
+                    continue  # declared (read-only) by publishers and subscriptions; rclpy checks them
                 if p.name not in self._specs:
                     raise ValueError(f"unknown parameter '{p.name}'")
                 candidate[p.name] = coerce(p.name, p.value, self._specs[p.name].default)
@@ -120,7 +124,7 @@ class TrackerNode(LifecycleNode):
         # live parameters apply now; the others at the next configure (topics) or activate (model)
         live = {p.name.split(".", 1)[1]: candidate[p.name] for p in params if p.name in LIVE_PARAMETERS}
         self.node_cfg = dataclasses.replace(self.node_cfg, **live)
-        deferred = [p.name for p in params if p.name not in LIVE_PARAMETERS]
+        deferred = [p.name for p in params if p.name not in LIVE_PARAMETERS and p.name in self._specs]
         if deferred:
             self.get_logger().info(f"{', '.join(deferred)} take effect at the next configure/activate")
         return SetParametersResult(successful=True)
@@ -129,19 +133,22 @@ class TrackerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.tracker_cfg, self.node_cfg = build_configs(self._params)
         cfg = self.node_cfg
-        self._pub_tracks = self.create_publisher(TrackArray, "tracks", 10)
-        # outputs are reliable: they then match reliable and best-effort subscribers alike
-        self._pub_labels = self.create_publisher(Image, "label_image", 2)
-        self._pub_overlay = self.create_publisher(Image, "overlay", 2)
-        self._pub_markers = self.create_publisher(MarkerArray, "markers", 10)
+        # outputs are reliable: they then match reliable and best-effort subscribers alike; history,
+        # depth and reliability can be overridden from a parameter file (qos_overrides./tracks.publisher.depth)
+        overrides = publisher_overrides()
+        self._pub_tracks = self.create_publisher(TrackArray, "tracks", 10, qos_overriding_options=overrides)
+        self._pub_labels = self.create_publisher(Image, "label_image", 2, qos_overriding_options=overrides)
+        self._pub_overlay = self.create_publisher(Image, "overlay", 2, qos_overriding_options=overrides)
+        self._pub_markers = self.create_publisher(MarkerArray, "markers", 10, qos_overriding_options=overrides)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         image_type = CompressedImage if cfg.compressed_input else Image
-        qos = qos_profile_sensor_data if cfg.input_reliability == "best_effort" else QoSProfile(depth=5)
-        subs = [self.create_subscription(image_type, "image", self._on_image, qos)]
+        # reliability per cfg.input_reliability; auto follows the publishers (vos_ros.nodes.inputs)
+        self._image_sub = InputSubscription(self, image_type, "image", self._on_image, cfg.input_reliability)
+        subs = [self._image_sub]
         if cfg.use_depth:
             subs += [
-                self.create_subscription(Image, "depth", self._on_depth, qos),
-                self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos),
+                InputSubscription(self, Image, "depth", self._on_depth, cfg.input_reliability),
+                InputSubscription(self, CameraInfo, "camera_info", self._on_camera_info, cfg.input_reliability),
             ]
         services = [
             self.create_service(AddObjects, "add_objects", self._srv_add_objects),
@@ -151,13 +158,13 @@ class TrackerNode(LifecycleNode):
         timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         pubs = [self._pub_tracks, self._pub_labels, self._pub_overlay, self._pub_markers, self._pub_diag]
         self._entities = ([(self.destroy_publisher, e) for e in pubs]
-                          + [(self.destroy_subscription, e) for e in subs]
+                          + [(InputSubscription.destroy, e) for e in subs]
                           + [(self.destroy_service, e) for e in services] + [(self.destroy_timer, timer)])
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="vos_tracker_worker", daemon=True)
         self._worker.start()
         self._state = "inactive"
-        self.get_logger().info(f"configured: image as {image_type.__name__}, "
+        self.get_logger().info(f"configured: image as {image_type.__name__} ({cfg.input_reliability}), "
                                f"depth {'on' if cfg.use_depth else 'off'}")
         return TransitionCallbackReturn.SUCCESS
 
@@ -173,6 +180,7 @@ class TrackerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         with self._session_lock:
             self._session = session
+        self._session_stats = self._on_worker(session.memory_stats)
         self._active.set()
         self._state = "active"
         self.get_logger().info(f"active: model loaded in {time.perf_counter() - t0:.1f} s "
@@ -185,6 +193,7 @@ class TrackerNode(LifecycleNode):
             self._queue.clear()
         with self._session_lock:  # waits for a step in progress
             self._session = None
+        self._session_stats = {}
         gc.collect()
         self._state = "inactive"
         # load_model keeps the weights (about 25 MB) cached per process for the next activation
@@ -196,6 +205,7 @@ class TrackerNode(LifecycleNode):
         for destroy, entity in self._entities:
             destroy(entity)
         self._entities = []
+        self._image_sub = None
         self._depth.clear()
         self._camera_info = None
         self._state = "unconfigured"
@@ -271,7 +281,11 @@ class TrackerNode(LifecycleNode):
 
         def job() -> T:
             with self._session_lock:
-                return use(self._require_session())
+                session = self._require_session()
+                try:
+                    return use(session)
+                finally:
+                    self._session_stats = session.memory_stats()  # objects added, removed, reset
 
         return self._on_worker(job)
 
@@ -311,20 +325,22 @@ class TrackerNode(LifecycleNode):
             except ValueError as exc:
                 self._input_error(f"image dropped: {exc}")
                 return
+            finally:
+                self._session_stats = self._session.memory_stats()
         self._publish(msg, rgb, result)
         stats = self._stats
-        stats.processed += 1
-        stats.window_frames += 1
-        stats.latencies_ms.append(1e3 * (time.monotonic() - received))
-        stats.step_ms.append(result.timings_ms.get("total", 0.0))
+        with stats.lock:
+            stats.processed += 1
+            stats.window_frames += 1
+            stats.latencies_ms.append(1e3 * (time.monotonic() - received))
+            stats.step_ms.append(result.timings_ms.get("total", 0.0))
 
     def _centroids(self, msg: Image | CompressedImage, result: FrameResult) -> dict[int, tuple]:
         info = self._camera_info
-        if not self.node_cfg.use_depth or info is None or not self._depth:
+        if not self.node_cfg.use_depth or info is None:
             return {}
-        stamp = _stamp_ns(msg)
-        depth = min(self._depth, key=lambda d: abs(_stamp_ns(d) - stamp))
-        if abs(_stamp_ns(depth) - stamp) > self.node_cfg.depth_tolerance * 1e9:
+        depth = self._depth.nearest(msg, self.node_cfg.depth_tolerance)
+        if depth is None:
             return {}
         try:
             depth_m = convert.depth_to_metres(depth)
@@ -446,12 +462,13 @@ class TrackerNode(LifecycleNode):
     # -- diagnostics ------------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         stats, now = self._stats, time.monotonic()
-        lat, step = stats.latencies_ms, stats.step_ms
-        with self._session_lock:
-            memory = self._session.memory_stats() if self._session is not None else {}
+        with stats.lock:
+            lat, step, frames, start = stats.latencies_ms, stats.step_ms, stats.window_frames, stats.window_start
+            stats.window_frames, stats.window_start, stats.latencies_ms, stats.step_ms = 0, now, [], []
+        memory = self._session_stats  # never the session itself: its lock is held for a whole step
         values = {
             "state": self._state,
-            "fps": stats.window_frames / max(now - stats.window_start, 1e-6),
+            "fps": frames / max(now - start, 1e-6),
             "latency_ms": sum(lat) / len(lat) if lat else 0.0,
             "latency_max_ms": max(lat) if lat else 0.0,
             "step_ms": sum(step) / len(step) if step else 0.0,
@@ -464,8 +481,8 @@ class TrackerNode(LifecycleNode):
             "memory_tokens": memory.get("tokens", 0),
             "memory_bytes": memory.get("bytes", 0),
             "memory_token_bound": memory.get("token_bound", 0),
+            **(self._image_sub.values("image") if self._image_sub is not None else {}),
         }
-        stats.window_frames, stats.window_start, stats.latencies_ms, stats.step_ms = 0, now, [], []
         active = self._active.is_set()
         level = DiagnosticStatus.OK if active else DiagnosticStatus.WARN
         status = outputs.diagnostic_status(f"{self.get_fully_qualified_name()}: tracker", NODE_NAME, values,
