@@ -17,6 +17,7 @@ import pytest
 import skimage.data
 from conftest import python_node, small_frame_params, write_params
 from rcl_interfaces.srv import DescribeParameters
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from vos_ros.msg import TrackArray
@@ -125,6 +126,21 @@ def test_bad_requests_are_refused_clearly(nodes, text: str, min_score: float, me
     peer, _, _ = nodes
     resp = prompt(peer, text, min_score=min_score)
     assert not resp.success and message in resp.message
+
+
+def test_default_qos_subscribes_reliable_to_a_reliable_publisher(nodes) -> None:
+    """The fixture saw the node receive images from the test's reliable publisher (default QoS, depth
+    10); with its publisher the only one, the node's input is reliable, so no large frame is lost."""
+    peer, _, _ = nodes
+    deadline = time.monotonic() + 10
+
+    def reliability():
+        infos = [i for i in peer.node.get_subscriptions_info_by_topic("/image") if i.node_name == "vos_prompt"]
+        return infos[0].qos_profile.reliability if len(infos) == 1 else None
+
+    while reliability() != ReliabilityPolicy.RELIABLE:
+        assert time.monotonic() < deadline, f"vos_prompt's image subscription is {reliability()}"
+        time.sleep(0.1)
 
 
 def test_parameters_are_declared_with_descriptions(nodes) -> None:
