@@ -130,10 +130,28 @@ class LifecycleConfig:
     presence_threshold: float = field(metadata=describe("presence score above which an object counts as visible"))
     min_area: int = field(metadata=describe("masks smaller than this many input pixels count as absent"))
     lost_after: int = field(metadata=describe("frames OCCLUDED before a track becomes LOST"))
+    gate_margin: float = field(metadata=describe(
+        "a look-alike's mask is kept inside its predicted box grown by this fraction of its size per side, per "
+        "frame since it was last seen reliably (0 = no motion gate)"))
+    max_growth: float = field(metadata=describe(
+        "a look-alike's mask larger than this many times its reference area has spread onto something else: "
+        "it is cut to the predicted box and not remembered as seen"))
+    lookalike_similarity: float = field(metadata=describe(
+        "objects whose prompt-time appearance is at least this similar (cosine of features) are look-alikes: "
+        "only they are motion-gated; a mask found again for an absent object must be this similar to it"))
+    redetect_every: int = field(metadata=describe(
+        "an absent object is looked for with the box path at its predicted box every this many frames "
+        "(one object per frame; 0 = never)"))
 
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:
             raise ValueError("lifecycle.presence_threshold must be in (0, 1)")
+        if not 0.0 < self.lookalike_similarity <= 1.0 or self.redetect_every < 0:
+            raise ValueError(f"lifecycle.lookalike_similarity must be in (0, 1] and redetect_every >= 0, got "
+                             f"{self.lookalike_similarity}, {self.redetect_every}")
+        if self.gate_margin < 0 or self.max_growth <= 1.0:
+            raise ValueError(f"lifecycle.gate_margin must be >= 0 and max_growth > 1, got {self.gate_margin}, "
+                             f"{self.max_growth}")
         if self.confirm_frames < 1 or self.lost_after < 1 or self.min_area < 0:
             raise ValueError("lifecycle.confirm_frames and lost_after must be >= 1, min_area >= 0")
 
@@ -156,11 +174,12 @@ class TrackerConfig:
 
     @classmethod
     def load(cls, path: str | Path = TRACKER_CONFIG, **overrides: Any) -> TrackerConfig:
-        """Defaults from ``path``; ``overrides`` use dotted names with '__' for '.' (memory__top_k=10)."""
-        params = load_params(path)
-        for key, value in overrides.items():
-            dotted = key.replace("__", ".")
-            if dotted not in params:
-                raise KeyError(f"unknown parameter '{dotted}'")
-            params[dotted] = value
-        return cls.from_params(params)
+        """The defaults of config/vos_tracker.yaml with the parameters ``path`` sets (a ROS params file may
+        set just some); ``overrides`` use dotted names with '__' for '.' (memory__top_k=10)."""
+        params = load_params(TRACKER_CONFIG)
+        given = load_params(path) if Path(path) != TRACKER_CONFIG else {}
+        given.update({key.replace("__", "."): value for key, value in overrides.items()})
+        unknown = sorted(set(given) - set(params))
+        if unknown:
+            raise KeyError(f"unknown parameter(s) {unknown}; known: {sorted(params)}")
+        return cls.from_params({**params, **given})

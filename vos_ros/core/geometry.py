@@ -65,6 +65,14 @@ class FrameGeometry:
             out[0, k, max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)] = 1
         return out
 
+    def cells_to_box(self, cells: tuple[float, float, float, float]) -> Box:
+        """x0, y0, x1, y1 (inclusive stride-4 cells) -> x, y, w, h in input pixels, clipped to the frame
+        (w or h is 0 for cells in the padding only)."""
+        s = 4 * self.height / self.scaled_h
+        x0, y0 = min(cells[0] * s, self.width), min(cells[1] * s, self.height)
+        x1, y1 = min((cells[2] + 1) * s, self.width), min((cells[3] + 1) * s, self.height)
+        return x0, y0, x1 - x0, y1 - y0
+
     def stride4_to_input(self, x: torch.Tensor) -> torch.Tensor:
         """C x padded_h/4 x padded_w/4 -> C x H x W (bilinear, padding cropped)."""
         x = F.interpolate(x[None], size=(self.padded_h, self.padded_w), mode="bilinear", align_corners=False)

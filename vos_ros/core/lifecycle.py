@@ -6,9 +6,12 @@ the ordinary memory readout and keeps its id.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import torch
 
 from vos_ros.core.config import LifecycleConfig
+from vos_ros.core.motion import BoxPrior
 from vos_ros.core.types import TrackState
 
 
@@ -19,6 +22,9 @@ class Track:
     state: TrackState = TrackState.NEW
     present_frames: int = 0   # consecutive frames present
     absent_frames: int = 0    # consecutive frames absent
+    prior: BoxPrior = field(default_factory=BoxPrior)  # where it may be next (vos_ros/core/motion.py)
+    appearance: torch.Tensor | None = None  # C: how it looked when prompted (vos_ros/core/redetect.py)
+    redetect_frame: int = -1                # frame of the last attempt to find it again
 
     def update(self, present: bool, cfg: LifecycleConfig) -> TrackState:
         if present:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vos_ros.core.backbone import STRIDE
-from vos_ros.core.box_path import boxes_to_masks
+from vos_ros.core.box_path import box_probabilities, boxes_to_masks
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.geometry import FrameGeometry, check_frame
 from vos_ros.core.lifecycle import Track
@@ -31,6 +31,8 @@ from vos_ros.core.model import (
     compute_precision,
     time_bucket,
 )
+from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
+from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, mask_box
 
 
@@ -77,6 +79,9 @@ class View:
     def from_input(self, probs: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """K x H x W float in input pixels -> 1 x K x h4 x w4 of this view, ``like``'s dtype."""
         return self.geometry.to_stride4(probs.flip(-1) if self.mirrored else probs).to(like.dtype)
+
+
+PROMPT_PRESENCE_LOGIT = 10.0  # presence of an object given on this frame (a prompt) or found again: certain
 
 
 class Session:
@@ -136,23 +141,29 @@ class Session:
         t_backbone = time.perf_counter()
         self._frame_index += 1
         K = len(self.tracks)
+        reliable = [True] * K
         if K and not self.views[0].memory.empty:
             tracked = [self._track(v, f) for v, f in zip(self.views, feats, strict=True)]
-            probs4 = [p for p, _ in tracked]
+            probs4, reliable = self._gated([p for p, _ in tracked])
             presence = torch.stack([q for _, q in tracked]).mean(0)
+            if self.cfg.lifecycle.redetect_every > 0:
+                self._redetect(frame, feats, probs4, presence, reliable)
         else:
             probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
             presence = torch.zeros(0, device=self.device)
         given = self._add_prompted(frame, feats, prompts)
         if prompts:
             probs4 = [with_prompted(p, g) for p, g in zip(probs4, given, strict=True)]
-            presence = torch.cat([presence, torch.full((len(prompts),), 10.0, device=self.device)])
+            presence = torch.cat([presence, torch.full((len(prompts),), PROMPT_PRESENCE_LOGIT, device=self.device)])
+            reliable += [True] * len(prompts)
         probs, probs4 = self._fused(probs4)
-        for view, f, p in zip(self.views, feats, probs4, strict=True):
-            self._remember(view, f, p, prompt=bool(prompts))
         self._last_frame = frame
         result = self._result(probs, torch.sigmoid(presence), new_count=len(prompts),
                               prompt_masks=[p.mask for p in prompts])
+        seen = [t.present_frames > 0 and r for t, r in zip(self.tracks, reliable, strict=True)]
+        for view, f, p in zip(self.views, feats, probs4, strict=True):
+            self._remember(view, f, p, prompt=bool(prompts), seen=seen)
+        self._observe(probs4[0], seen)
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
         return result
@@ -262,6 +273,61 @@ class Session:
         probs = aggregate(logits, valid).softmax(1)[:, 1:]
         return probs, presence[0]
 
+    def _gated(self, probs4: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[bool]]:
+        """Views' probabilities with each object kept where its box prior allows (vos_ros/core/motion.py),
+        and whether each object's mask is reliable. The prior lives in the first view's cells."""
+        if self.cfg.lifecycle.gate_margin == 0:
+            return probs4, [True] * len(self.tracks)
+        first = self.views[0]
+        lc = self.cfg.lifecycle
+        gated = lookalikes([t.appearance for t in self.tracks], lc.lookalike_similarity)
+        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], gated, self._frame_index, lc)
+        gated = [p * (weights if v is first else v.from_input(first.to_input(weights), p))
+                 for v, p in zip(self.views, probs4, strict=True)]
+        return gated, reliable
+
+    def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
+                  presence: torch.Tensor, reliable: list[bool]) -> None:
+        """Look for one absent object at its predicted box with the box path (vos_ros/core/redetect.py);
+        when found, it takes those pixels in every view (in place) and counts as present and reliable."""
+        first, lc = self.views[0], self.cfg.lifecycle
+        p0 = probs4[0][0]                                                        # K x h4 x w4
+        visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= lc.presence_threshold)[:, None, None]
+        absent = [k for k, t in enumerate(self.tracks)
+                  if not visible[k].any() and t.prior.box is not None and t.appearance is not None
+                  and self._frame_index - t.redetect_frame >= lc.redetect_every]
+        for k in sorted(absent, key=lambda k: self.tracks[k].redetect_frame):
+            track = self.tracks[k]
+            taken = torch.cat([visible[:k], visible[k + 1:]]).any(0)
+            spot = free_spot(track.prior, self._frame_index, taken)
+            box = first.geometry.cells_to_box(spot) if spot is not None else None
+            if box is None or min(box[2:]) < 1:
+                continue
+            track.redetect_frame = self._frame_index
+            prob = box_probabilities(self.model, frame, [box],
+                                     crop_side=self.cfg.model.box_crop_side, precision=self.cfg.model.precision)[0]
+            mask = prob > self.cfg.model.box_threshold
+            mask4 = first.geometry.masks_to_stride4(mask[None], self.device)[0, 0]
+            if accepted(mask4, feats[0].f8, track.prior, track.appearance, taken, lc.lookalike_similarity,
+                        lc.max_growth):
+                for view, p in zip(self.views, probs4, strict=True):
+                    found = view.geometry.masks_to_stride4(view.masks(mask[None]), self.device).to(p.dtype)
+                    p.mul_(1 - found)
+                    p[:, k] = found[:, 0]
+                presence[k] = PROMPT_PRESENCE_LOGIT
+                reliable[k] = True
+            return  # one box-path run per frame bounds the cost
+
+    def _observe(self, probs4: torch.Tensor, seen: list[bool]) -> None:
+        """Update the box prior of every object seen reliably in this frame (first view's 1 x K x h4 x w4)."""
+        for k, track in enumerate(self.tracks):
+            if not seen[k]:
+                continue
+            mask = probs4[0, k] > PRESENT_PROBABILITY
+            box = tight_box(mask)
+            if box is not None:
+                track.prior.observe(box, float(mask.sum()), self._frame_index, self.cfg.lifecycle.max_growth)
+
     def _add_prompted(self, frame: np.ndarray, feats: list[FrameFeatures], prompts: Sequence[Prompt]
                       ) -> list[torch.Tensor]:
         """Create tracks for ``prompts`` on ``frame``; -> their masks per view, 1 x P x h4 x w4 (boxes
@@ -282,6 +348,8 @@ class Session:
             view.queries = torch.cat([view.queries, self.model.query_init(f, g)], 1)
             view.memory.add_objects(len(prompts))
             given.append(g)
+        for j, track in enumerate(self.tracks[-len(prompts):]):
+            track.appearance = appearance(feats[0].f8, given[0][0, j][None])
         return given
 
     def _fused(self, probs4: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -304,8 +372,14 @@ class Session:
         values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
         return keys16, values16, feats.key8, v8
 
-    def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool) -> None:
-        """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames."""
+    def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool, seen: list[bool]
+                  ) -> None:
+        """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames.
+
+        Objects not ``seen`` (absent, or their mask unreliable) write zero values, "nothing known", to the
+        coarse memory: an object covered for long would otherwise fill its memory with frames that say
+        it is nowhere, and a look-alike's pixels with frames that say they are not it.
+        """
         view.feats = feats
         if not self.tracks:
             return
@@ -313,6 +387,7 @@ class Session:
         keys16, values16, key8, values8 = self._encode_memory(feats, probs4, coarse=write)
         view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
         if write:
+            values16[~torch.tensor(seen, dtype=torch.bool, device=values16.device)] = 0
             view.memory.add(keys16, values16, self._frame_index, prompt=prompt)
 
     @staticmethod

@@ -1,0 +1,116 @@
+"""Where each object may be next: a per-object box prior that keeps one id on one physical object.
+
+Memory readout matches appearance, so look-alike objects (three red cups) pull each other's ids: when
+two touch, one id spreads over both, and the spread mask written to memory makes it permanent. The
+prior bounds that (as SAMURAI's Kalman box prior and DAM4SAM's unreliable-write rule do for SAM 2):
+
+- gate: an object's probability is kept only inside its predicted box (last reliable box moved by
+  its velocity) grown by ``gate_margin`` of its size per side, and the growth widens with every
+  frame it is absent, so an object that was covered or left can come back anywhere in time;
+- growth check: a mask larger than ``max_growth`` times the object's reference area has spread over
+  something else; it is cut to the predicted box itself, and neither updates the prior nor is
+  written to the object's memory; masks well below or above the reference area (partly hidden, or
+  spreading) do not update the prior either.
+
+The gated probabilities are what the Session outputs *and* writes to memory, so a spread is never
+remembered. Everything runs on the stride-4 probability maps of the first view (a few thousand
+pixels per object).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from vos_ros.core.config import LifecycleConfig
+
+VELOCITY_SMOOTHING = 0.5   # weight of the newest displacement in the velocity estimate
+AREA_SMOOTHING = 0.1       # weight of the newest reliable area in the reference area
+PRESENT_PROBABILITY = 0.5  # a stride-4 cell belongs to the object above this probability
+MAX_EXTRAPOLATION = 5      # frames a box is moved on by its velocity after the object was last seen
+
+
+@dataclass
+class BoxPrior:
+    """Box (x0, y0, x1, y1 in stride-4 cells of the first view), velocity and reference area of one object."""
+
+    box: tuple[float, float, float, float] | None = None
+    velocity: tuple[float, float] = (0.0, 0.0)   # cells per frame
+    area: float = 0.0                            # reference area in cells
+    last_frame: int = -1                         # frame of the last reliable observation
+
+    def predicted(self, frame: int) -> tuple[float, float, float, float]:
+        """The box moved by the velocity to ``frame`` (for at most MAX_EXTRAPOLATION frames: an object
+        unseen for longer has stopped or turned, as far as we know)."""
+        dt = min(frame - self.last_frame, MAX_EXTRAPOLATION)
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        x0, y0, x1, y1 = self.box
+        return x0 + dx, y0 + dy, x1 + dx, y1 + dy
+
+    def gate(self, frame: int, margin: float) -> tuple[float, float, float, float]:
+        """Predicted box grown by ``margin`` of its larger side per side for every frame since the last
+        reliable observation (an object unseen for long may have gone anywhere)."""
+        x0, y0, x1, y1 = self.predicted(frame)
+        grow = margin * max(x1 - x0, y1 - y0) * max(1, frame - self.last_frame)
+        return x0 - grow, y0 - grow, x1 + grow, y1 + grow
+
+    def observe(self, box: tuple[float, float, float, float], area: float, frame: int, max_growth: float) -> None:
+        """A reliable mask with this tight box and area was seen on ``frame``. A mask below the reference
+        area / ``max_growth`` is a partly hidden object, one above reference x sqrt(``max_growth``) may be
+        spreading: their boxes say little about where the object is, and would let the reference drift."""
+        if self.box is not None and not self.area / max_growth <= area <= self.area * max_growth ** 0.5:
+            return
+        if self.box is not None:
+            dt = max(1, frame - self.last_frame)
+            (cx0, cy0), (cx1, cy1) = _centre(self.box), _centre(box)
+            a = VELOCITY_SMOOTHING
+            self.velocity = ((1 - a) * self.velocity[0] + a * (cx1 - cx0) / dt,
+                             (1 - a) * self.velocity[1] + a * (cy1 - cy0) / dt)
+            self.area = (1 - AREA_SMOOTHING) * self.area + AREA_SMOOTHING * area
+        else:
+            self.area = area
+        self.box, self.last_frame = box, frame
+
+
+def _centre(box: tuple[float, float, float, float]) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+
+def _window(shape: tuple[int, int], box: tuple[float, float, float, float], device: torch.device) -> torch.Tensor:
+    """h x w float: 1 inside ``box`` (cells, clipped to the map), 0 outside."""
+    h, w = shape
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(box[2]) + 1), min(h, int(box[3]) + 1)
+    out = torch.zeros(h, w, device=device)
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = 1
+    return out
+
+
+def tight_box(mask: torch.Tensor) -> tuple[float, float, float, float] | None:
+    """x0, y0, x1, y1 (inclusive cells) of an h x w bool mask, None when empty."""
+    ys = torch.nonzero(mask.any(1)).flatten()
+    if ys.numel() == 0:
+        return None
+    xs = torch.nonzero(mask.any(0)).flatten()
+    return float(xs[0]), float(ys[0]), float(xs[-1]), float(ys[-1])
+
+
+def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool], frame: int,
+                 cfg: LifecycleConfig) -> tuple[torch.Tensor, list[bool]]:
+    """Probabilities 1 x K x h x w of the K tracked objects -> per-object weights 1 x K x h x w (1 where the
+    object may be, 0 elsewhere; only objects with ``gated`` set are bounded) and, per object, whether its
+    mask is reliable (no spread cut away)."""
+    _, K, h, w = probs4.shape
+    weights = torch.ones_like(probs4)
+    reliable = [True] * K
+    for k, prior in enumerate(priors):
+        if prior.box is None or not gated[k]:
+            continue
+        window = _window((h, w), prior.gate(frame, cfg.gate_margin), probs4.device)
+        area = float(((probs4[0, k] * window) > PRESENT_PROBABILITY).sum())
+        if area > cfg.max_growth * prior.area:
+            window = _window((h, w), prior.predicted(frame), probs4.device)
+            reliable[k] = False
+        weights[0, k] = window
+    return weights, reliable

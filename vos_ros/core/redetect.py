@@ -1,0 +1,64 @@
+"""Find a missing object again where its box prior says it should be, with the box path.
+
+The memory readout loses an object that a hand moves or covers for a moment, and a covered object's
+memory then says little about where it is. Its box prior (vos_ros/core/motion.py) still knows: a cup
+pushed and let go sits where its predicted box is. For one absent object per frame whose predicted
+spot is not taken by a visible object, the box path (vos_ros/core/box_path.py) segments that spot;
+the mask is taken as the object when it looks like the object did when it was prompted (cosine
+similarity of stride-8 features pooled over the masks) and has about its size. A different object
+in the spot (the cup now covering the ball) does not look like it and is refused.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vos_ros.core.motion import PRESENT_PROBABILITY, BoxPrior
+
+SPOT_TAKEN = 0.5   # skip a spot when visible objects cover more than this fraction of its predicted box
+
+
+def appearance(f8: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
+    """Unit-length mean of stride-8 features 1 x C x h8 x w8 over a 1 x h4 x w4 stride-4 mask -> C."""
+    weights = F.avg_pool2d(mask4[None].float(), 2)[0, 0]                   # h8 x w8
+    pooled = (f8[0].float() * weights).sum((1, 2)) / weights.sum().clamp(min=1e-6)
+    return F.normalize(pooled, dim=0)
+
+
+def lookalikes(appearances: list[torch.Tensor | None], similarity: float) -> list[bool]:
+    """Per object: does another object look at least ``similarity`` alike (cosine of appearances)?"""
+    known = [k for k, a in enumerate(appearances) if a is not None]
+    out = [False] * len(appearances)
+    if len(known) > 1:
+        sims = torch.stack([appearances[k] for k in known])
+        sims = sims @ sims.T
+        sims.fill_diagonal_(-1)
+        for i, k in enumerate(known):
+            out[k] = bool((sims[i] >= similarity).any())
+    return out
+
+
+def free_spot(prior: BoxPrior, frame: int, taken: torch.Tensor) -> tuple[float, float, float, float] | None:
+    """The predicted box (cells) of an absent object unless it lies outside the map or visible objects
+    (``taken``, h4 x w4 bool) cover most of it."""
+    h, w = taken.shape
+    x0, y0, x1, y1 = prior.predicted(frame)
+    cx0, cy0, cx1, cy1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1) + 1), min(h, int(y1) + 1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    if float(taken[cy0:cy1, cx0:cx1].float().mean()) > SPOT_TAKEN:
+        return None
+    return float(cx0), float(cy0), float(cx1 - 1), float(cy1 - 1)
+
+
+def accepted(mask4: torch.Tensor, f8: torch.Tensor, prior: BoxPrior, reference: torch.Tensor,
+             taken: torch.Tensor, similarity: float, max_growth: float) -> bool:
+    """Is the box path's stride-4 mask (h4 x w4 float) the missing object? About its size, mostly on free
+    pixels, and looking like its ``reference`` appearance."""
+    cells = mask4 > PRESENT_PROBABILITY
+    area = float(cells.sum())
+    if not prior.area / max_growth <= area <= prior.area * max_growth:
+        return False
+    if float((cells & taken).sum()) > SPOT_TAKEN * area:
+        return False
+    return float(appearance(f8, mask4[None]) @ reference) >= similarity
