@@ -116,7 +116,6 @@ class MemoryConfig:
     long_term_tokens: int = field(metadata=describe("consolidated long-term prototype tokens kept at most"))
     prototypes_per_frame: int = field(metadata=describe("tokens a frame leaving the FIFO gives to long-term memory"))
     top_k: int = field(metadata=describe("memory tokens each query pixel reads from"))
-    fine_frames: int = field(metadata=describe("newest memory frames used for stride-8 matching"))
 
     def validate(self) -> None:
         for f in dataclasses.fields(self):
@@ -136,6 +135,8 @@ class LifecycleConfig:
     max_growth: float = field(metadata=describe(
         "a look-alike's mask larger than this many times its reference area has spread onto something else: "
         "it is cut to the predicted box and not remembered as seen"))
+    max_objects: int = field(metadata=describe(
+        "most objects tracked at once (LOST ones included); prompts beyond it are refused"))
     lookalike_similarity: float = field(metadata=describe(
         "objects whose prompt-time appearance is at least this similar (cosine of features) are look-alikes: "
         "only they are motion-gated; a mask found again for an absent object must be this similar to it"))
@@ -146,6 +147,8 @@ class LifecycleConfig:
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:
             raise ValueError("lifecycle.presence_threshold must be in (0, 1)")
+        if self.max_objects < 1:
+            raise ValueError(f"lifecycle.max_objects must be >= 1, got {self.max_objects}")
         if not 0.0 < self.lookalike_similarity <= 1.0 or self.redetect_every < 0:
             raise ValueError(f"lifecycle.lookalike_similarity must be in (0, 1] and redetect_every >= 0, got "
                              f"{self.lookalike_similarity}, {self.redetect_every}")

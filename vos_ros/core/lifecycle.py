@@ -24,7 +24,8 @@ class Track:
     absent_frames: int = 0    # consecutive frames absent
     prior: BoxPrior = field(default_factory=BoxPrior)  # where it may be next (vos_ros/core/motion.py)
     appearance: torch.Tensor | None = None  # C: how it looked when prompted (vos_ros/core/redetect.py)
-    redetect_frame: int = -1                # frame of the last attempt to find it again
+    redetect_frame: int = -1                # frame of the last box-path search for it
+    checked_frame: int = -1                 # frame it was last tracked in while LOST
 
     def update(self, present: bool, cfg: LifecycleConfig) -> TrackState:
         if present:

@@ -33,7 +33,7 @@ from vos_ros.core.model import (
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
-from vos_ros.core.types import FrameResult, ObjectResult, Prompt, mask_box
+from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 
 @dataclass
@@ -141,9 +141,10 @@ class Session:
         t_backbone = time.perf_counter()
         self._frame_index += 1
         K = len(self.tracks)
-        reliable = [True] * K
+        reliable, active = [True] * K, list(range(K))
         if K and not self.views[0].memory.empty:
-            tracked = [self._track(v, f) for v, f in zip(self.views, feats, strict=True)]
+            active = self._active_slots()
+            tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
             probs4, reliable = self._gated([p for p, _ in tracked])
             presence = torch.stack([q for _, q in tracked]).mean(0)
             if self.cfg.lifecycle.redetect_every > 0:
@@ -162,7 +163,7 @@ class Session:
                               prompt_masks=[p.mask for p in prompts])
         seen = [t.present_frames > 0 and r for t, r in zip(self.tracks, reliable, strict=True)]
         for view, f, p in zip(self.views, feats, probs4, strict=True):
-            self._remember(view, f, p, prompt=bool(prompts), seen=seen)
+            self._remember(view, f, p, prompt=bool(prompts), seen=seen, active=active + list(range(K, len(seen))))
         self._observe(probs4[0], seen)
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
@@ -246,8 +247,11 @@ class Session:
         return [self.model.encode_frame(v.geometry_for(h, w).image_tensor(v.image(frame), self.device))
                 for v in self.views]
 
-    @staticmethod
-    def _check_prompts(prompts: Sequence[Prompt], size: tuple[int, int]) -> None:
+    def _check_prompts(self, prompts: Sequence[Prompt], size: tuple[int, int]) -> None:
+        limit = self.cfg.lifecycle.max_objects
+        if len(self.tracks) + len(prompts) > limit:
+            raise ValueError(f"{len(prompts)} new objects would exceed lifecycle.max_objects = {limit} "
+                             f"({len(self.tracks)} tracked: remove some with remove_objects first)")
         for i, p in enumerate(prompts):
             if p.mask is not None:
                 if p.mask.shape != size:
@@ -260,18 +264,40 @@ class Session:
                 if x >= size[1] or y >= size[0] or x + w <= 0 or y + h <= 0:
                     raise ValueError(f"prompt {i}: box {p.box} lies outside the {size[1]}x{size[0]} frame")
 
-    def _track(self, view: View, feats: FrameFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Existing objects into this frame of ``view`` -> probabilities 1 x K x h4 x w4, presence logits K."""
+    def _active_slots(self) -> list[int]:
+        """The objects the network tracks into this frame: every track but the LOST ones, and one LOST
+        track in turn, so a frame costs the same however many objects have left for good."""
+        lost = [k for k, t in enumerate(self.tracks) if t.state == TrackState.LOST]
+        active = [k for k, t in enumerate(self.tracks) if t.state != TrackState.LOST]
+        if lost:
+            turn = min(lost, key=lambda k: self.tracks[k].checked_frame)
+            self.tracks[turn].checked_frame = self._frame_index
+            active = sorted(active + [turn])
+        return active
+
+    def _track(self, view: View, feats: FrameFeatures, active: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``active`` objects into this frame of ``view`` -> probabilities 1 x K x h4 x w4 and presence
+        logits K of all K objects (zero probability and certain absence for the others)."""
         mem = view.memory.gather()
         buckets = time_bucket(self._frame_index - mem.times, mem.prompt, self.model.cfg.time_buckets)
-        K = len(self.tracks)
-        valid = torch.ones(1, K, dtype=torch.bool, device=self.device)
+        K, A = len(self.tracks), len(active)
+        slots = torch.tensor(active, device=self.device)
+        every = A == K
+        valid = torch.ones(1, A, dtype=torch.bool, device=self.device)
+        prev_values8 = view.prev_values8 if every or view.prev_values8 is None else view.prev_values8[:, slots]
         logits, presence, idx, weights = self.model.segment(
-            feats, mem.keys[None], mem.values[None], buckets[None].to(self.device), view.prev_key8,
-            view.prev_values8, view.queries, valid, self.cfg.memory.top_k)
+            feats, mem.keys[None], (mem.values if every else mem.values[slots])[None],
+            buckets[None].to(self.device), view.prev_key8, prev_values8,
+            view.queries if every else view.queries[:, slots], valid, self.cfg.memory.top_k)
         view.memory.record_reads(idx[0], weights[0])
-        probs = aggregate(logits, valid).softmax(1)[:, 1:]
-        return probs, presence[0]
+        probs = aggregate(logits, valid).softmax(1)[:, 1:]                     # 1 x A x h4 x w4
+        if every:
+            return probs, presence[0]
+        all_probs = probs.new_zeros(1, K, *probs.shape[-2:])
+        all_probs[:, slots] = probs
+        all_presence = presence.new_full((K,), -PROMPT_PRESENCE_LOGIT)
+        all_presence[slots] = presence[0]
+        return all_probs, all_presence
 
     def _gated(self, probs4: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[bool]]:
         """Views' probabilities with each object kept where its box prior allows (vos_ros/core/motion.py),
@@ -362,18 +388,31 @@ class Session:
         mean = torch.stack([v.to_input(p) for v, p in zip(self.views, probs4, strict=True)]).mean(0)
         return mean, [v.from_input(mean, p) for v, p in zip(self.views, probs4, strict=True)]
 
-    def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True
+    def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True,
+                       active: list[int] | None = None
                        ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """-> coarse keys N x Ck and values K x N x Cv (None unless ``coarse``), fine keys and values."""
-        v16, v8 = self.model.values(feats, probs4, coarse=coarse)
+        """-> coarse keys N x Ck and values K x N x Cv (None unless ``coarse``), fine keys and values.
+        Only the ``active`` objects (default all) are encoded; the others get zero values."""
+        K = probs4.shape[1]
+        if active is None or len(active) == K:
+            v16, v8 = self.model.values(feats, probs4, coarse=coarse)
+        else:
+            slots = torch.tensor(active, dtype=torch.long, device=self.device)
+            a16, a8 = self.model.values(feats, probs4[:, slots], coarse=coarse)
+            v8 = a8.new_zeros(1, K, *a8.shape[2:])
+            v8[:, slots] = a8
+            v16 = None
+            if coarse:
+                v16 = a16.new_zeros(1, K, *a16.shape[2:])
+                v16[:, slots] = a16
         if not coarse:
             return None, None, feats.key8, v8
         keys16 = feats.key16[0].flatten(1).T                       # N x Ck
         values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
         return keys16, values16, feats.key8, v8
 
-    def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool, seen: list[bool]
-                  ) -> None:
+    def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool, seen: list[bool],
+                  active: list[int]) -> None:
         """Fine memory every frame; coarse memory at prompt frames and every ``write_every`` frames.
 
         Objects not ``seen`` (absent, or their mask unreliable) write zero values, "nothing known", to the
@@ -384,7 +423,7 @@ class Session:
         if not self.tracks:
             return
         write = prompt or self._frame_index % self.cfg.memory.write_every == 0
-        keys16, values16, key8, values8 = self._encode_memory(feats, probs4, coarse=write)
+        keys16, values16, key8, values8 = self._encode_memory(feats, probs4, coarse=write, active=active)
         view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
         if write:
             values16[~torch.tensor(seen, dtype=torch.bool, device=values16.device)] = 0

@@ -1,0 +1,133 @@
+"""One id per physical object: box priors, look-alike gating, LOST tracks out of the per-frame work,
+the object limit, and the cup shuffle's first three seconds with the shipped weights."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vos_ros.core.config import TrackerConfig
+from vos_ros.core.model import VOSModel
+from vos_ros.core.motion import BoxPrior, gate_weights
+from vos_ros.core.redetect import lookalikes
+from vos_ros.core.session import Session
+from vos_ros.core.types import Prompt, TrackState
+
+CUPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo_videos" / "02_cups.mp4"
+LIFECYCLE = TrackerConfig.load().lifecycle
+
+
+def test_box_prior_moves_with_its_velocity_and_widens_while_unseen():
+    prior = BoxPrior()
+    prior.observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
+    prior.observe((12, 10, 21, 19), 100, frame=1, max_growth=1.5)
+    x0, _, x1, _ = prior.predicted(2)
+    assert x0 > 12 and x1 > 21                                  # moving right
+    g1, g5 = prior.gate(2, 0.25), prior.gate(6, 0.25)
+    assert g5[0] < g1[0] and g5[2] > g1[2]                      # unseen longer: larger gate
+    assert prior.predicted(100) == prior.predicted(50)          # extrapolation stops
+
+
+def test_box_prior_ignores_partly_hidden_and_spreading_masks():
+    prior = BoxPrior()
+    prior.observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
+    prior.observe((10, 10, 12, 12), 9, frame=1, max_growth=1.5)      # a sliver under a hand
+    prior.observe((10, 10, 39, 19), 300, frame=2, max_growth=1.5)    # spread over a neighbour
+    assert prior.box == (10, 10, 19, 19) and prior.area == 100 and prior.last_frame == 0
+
+
+def test_a_lookalike_spreading_onto_another_place_is_cut_to_its_predicted_box():
+    probs = torch.zeros(1, 2, 40, 60)
+    probs[0, 0, 10:20, 10:20] = 0.9          # its own place
+    probs[0, 0, 10:20, 22:32] = 0.8          # a neighbour's place, right next to it
+    probs[0, 1, 10:20, 45:55] = 0.9
+    priors = [BoxPrior(), BoxPrior()]
+    priors[0].observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
+    priors[1].observe((45, 10, 54, 19), 100, frame=0, max_growth=1.5)
+    weights, reliable = gate_weights(probs, priors, [True, True], 1, LIFECYCLE)
+    kept = (probs * weights)[0, 0] > 0.5
+    assert kept[10:20, 10:20].all() and not kept[:, 23:].any()     # the gate: its box + a quarter of its size
+    assert reliable == [True, True]
+    probs[0, 0, 6:24, 6:24] = 0.9            # spread all around it, inside the gate
+    weights, reliable = gate_weights(probs, priors, [True, True], 1, LIFECYCLE)
+    kept = (probs * weights)[0, 0] > 0.5
+    assert kept[10:20, 10:20].all() and int(kept.sum()) == 100     # cut to the predicted box
+    assert reliable == [False, True]         # and not remembered as seen
+    weights, reliable = gate_weights(probs, priors, [False, True], 1, LIFECYCLE)
+    assert bool(weights[0, 0].all()) and reliable == [True, True]   # not a look-alike: free to grow
+
+
+def test_lookalikes_are_objects_that_look_alike():
+    red, red2, yellow = (torch.nn.functional.normalize(torch.tensor(v), dim=0)
+                         for v in ([1.0, 0.1, 0.0], [0.95, 0.15, 0.05], [0.0, 0.2, 1.0]))
+    assert lookalikes([red, red2, yellow, None], 0.7) == [True, True, False, False]
+
+
+@pytest.fixture(scope="module")
+def model() -> VOSModel:
+    torch.manual_seed(0)
+    return VOSModel(pretrained_backbone=False).eval()
+
+
+def rect(y0, y1, x0, x1, shape=(48, 80)):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_lost_tracks_leave_the_per_frame_work_one_in_turn_comes_back(model, monkeypatch):
+    session = Session(model, TrackerConfig.load())
+    frames = np.random.default_rng(0).integers(0, 255, (5, 48, 80, 3), dtype=np.uint8)
+    session.step(frames[0], [Prompt(mask=rect(2, 12, 2 + 18 * k, 14 + 18 * k)) for k in range(4)])
+    for track in session.tracks[1:]:
+        track.state = TrackState.LOST
+    tracked_counts, segment = [], session.model.segment
+
+    def counting(*args, **kwargs):
+        tracked_counts.append(args[2].shape[1])        # memory values: 1 x objects x N x C
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(session.model, "segment", counting)
+    checked = []
+    for f in frames[1:4]:
+        result = session.step(f)
+        checked.append(max(session.tracks[1:], key=lambda t: t.checked_frame).id)
+        assert len(result.objects) == 4                 # LOST tracks are still reported
+    assert tracked_counts == [2, 2, 2]                  # the active one and one LOST one in turn
+    assert sorted(checked) == [2, 3, 4]
+    newest = session.views[0].memory.working[-1].values  # K x N x C of the last frame written
+    resting = [k for k, t in enumerate(session.tracks) if t.checked_frame != session.frame_index and k]
+    assert all(float(newest[k].abs().sum()) == 0 for k in resting)
+
+
+def test_max_objects_refuses_with_a_clear_error_and_keeps_the_tracks(model):
+    session = Session(model, TrackerConfig.load(lifecycle__max_objects=2))
+    frame = np.random.default_rng(1).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    session.step(frame, [Prompt(mask=rect(2, 12, 2, 14)), Prompt(mask=rect(2, 12, 30, 44))])
+    with pytest.raises(ValueError, match="lifecycle.max_objects = 2"):
+        session.add_objects([Prompt(mask=rect(20, 30, 2, 14))])
+    assert session.object_ids == [1, 2]
+
+
+def test_cup_shuffle_cups_keep_their_size_and_the_covered_ball_stays_absent():
+    """The demo's four boxes on the real clip, 90 frames at 640x360 with the shipped weights: in the
+    hand's push (frames 55-78) the cup ids spread over two cups before look-alikes were gated."""
+    if not CUPS.is_file():
+        pytest.skip("shared data absent")
+    from vos_ros.core.weights import load_model
+    from vos_ros.tools.media import FrameSource
+
+    config = TrackerConfig.load(model__input_short_side=360)
+    session = Session(load_model(config.model), config)
+    boxes = [(262, 0, 183, 198), (570, 292, 170, 253), (828, 292, 172, 255), (363, 425, 75, 77)]
+    prompts = [Prompt(box=b, label=lab) for b, lab in zip(boxes, ["cup", "cup", "cup", "ball"], strict=True)]
+    areas = []
+    for k, frame in enumerate(FrameSource(CUPS, max_frames=90)):
+        result = session.step(frame, prompts if k == 0 else ())
+        areas.append([int((result.label_image == i).sum()) for i in (1, 2, 3, 4)])
+    areas = np.array(areas)
+    reference = areas[:10, :3].mean(0)
+    grown = areas[:, :3] / reference
+    assert (grown > 1.6).any(1).mean() <= 0.05 and (grown <= 2).all(), grown.max(0)
+    assert (areas[40:, 3] < 30).all()                  # the ball is under cup 1 from frame ~28
+    assert (areas[:, :3] > 0).mean() >= 0.8            # and the cups are mostly there
