@@ -75,12 +75,12 @@ def rect(y0, y1, x0, x1, shape=(48, 80)):
     return m
 
 
-def test_lost_tracks_leave_the_per_frame_work_one_in_turn_comes_back(model, monkeypatch):
+def test_long_absent_tracks_leave_the_per_frame_work_one_in_turn_comes_back(model, monkeypatch):
     session = Session(model, TrackerConfig.load())
     frames = np.random.default_rng(0).integers(0, 255, (5, 48, 80, 3), dtype=np.uint8)
     session.step(frames[0], [Prompt(mask=rect(2, 12, 2 + 18 * k, 14 + 18 * k)) for k in range(4)])
-    for track in session.tracks[1:]:
-        track.state = TrackState.LOST
+    for track in session.tracks[1:]:            # as if gone for long (the frames are noise: they stay absent)
+        track.state, track.absent_frames = TrackState.LOST, 50
     tracked_counts, segment = [], session.model.segment
 
     def counting(*args, **kwargs):

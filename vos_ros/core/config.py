@@ -135,6 +135,9 @@ class LifecycleConfig:
     max_growth: float = field(metadata=describe(
         "a look-alike's mask larger than this many times its reference area has spread onto something else: "
         "it is cut to the predicted box and not remembered as seen"))
+    rotate_after: int = field(metadata=describe(
+        "a track absent for more than this many frames is tracked in turn with the others absent as long, one "
+        "per frame, so step time does not grow with objects that left"))
     max_objects: int = field(metadata=describe(
         "most objects tracked at once (LOST ones included); prompts beyond it are refused"))
     lookalike_similarity: float = field(metadata=describe(
@@ -147,6 +150,8 @@ class LifecycleConfig:
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:
             raise ValueError("lifecycle.presence_threshold must be in (0, 1)")
+        if self.rotate_after < 0:
+            raise ValueError(f"lifecycle.rotate_after must be >= 0, got {self.rotate_after}")
         if self.max_objects < 1:
             raise ValueError(f"lifecycle.max_objects must be >= 1, got {self.max_objects}")
         if not 0.0 < self.lookalike_similarity <= 1.0 or self.redetect_every < 0:

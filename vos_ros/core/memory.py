@@ -63,6 +63,7 @@ class MemoryBank:
         self.long_term: MemoryBlock | None = None
         self.num_objects = 0
         self._cache: MemoryBlock | None = None  # concatenation of all stores, rebuilt after a change
+        self._cache_objects: tuple[int, ...] | None = None  # whose values the cache holds (None = all)
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, keys: torch.Tensor, values: torch.Tensor, time: int, prompt: bool) -> None:
@@ -118,19 +119,24 @@ class MemoryBank:
         self._cache = None
 
     # -- reading ------------------------------------------------------------------------------
-    def gather(self) -> MemoryBlock:
-        """All tokens as one block (cached until the next write)."""
-        if self._cache is None:
+    def gather(self, objects: list[int] | None = None) -> MemoryBlock:
+        """All tokens as one block, with the values of ``objects`` only (default all; cached until the
+        next write). Gathering a few objects costs in proportion to them, not to all objects ever added."""
+        key = None if objects is None or len(objects) == self.num_objects else tuple(objects)
+        if self._cache is None or self._cache_objects != key:
             blocks = self._blocks()
             if not blocks:
                 raise RuntimeError("memory is empty: no frame has been written yet")
-            self._cache = MemoryBlock.cat(blocks)
+            if key is not None:
+                slots = torch.tensor(key, dtype=torch.long, device=blocks[0].values.device)
+                blocks = [MemoryBlock(b.keys, b.values[slots], b.times, b.prompt, b.usage) for b in blocks]
+            self._cache, self._cache_objects = MemoryBlock.cat(blocks), key
         return self._cache
 
     def record_reads(self, top_idx: torch.Tensor, weights: torch.Tensor) -> None:
         """Add the attention each token received (top-k indices / weights, P x k) to its usage."""
         # usage is kept in float32 whatever precision the weights were computed in (bf16 autocast)
-        counts = torch.zeros(self.gather().size).index_add_(0, top_idx.flatten().cpu(),
+        counts = torch.zeros(sum(b.size for b in self._blocks())).index_add_(0, top_idx.flatten().cpu(),
                                                             weights.flatten().float().cpu())
         offset = 0
         for b in self._blocks():

@@ -157,13 +157,14 @@ class Session:
             probs4 = [with_prompted(p, g) for p, g in zip(probs4, given, strict=True)]
             presence = torch.cat([presence, torch.full((len(prompts),), PROMPT_PRESENCE_LOGIT, device=self.device)])
             reliable += [True] * len(prompts)
-        probs, probs4 = self._fused(probs4)
+        live = active + list(range(K, K + len(prompts)))
+        probs, probs4 = self._fused(probs4, live)
         self._last_frame = frame
-        result = self._result(probs, torch.sigmoid(presence), new_count=len(prompts),
+        result = self._result(probs, live, torch.sigmoid(presence), new_count=len(prompts),
                               prompt_masks=[p.mask for p in prompts])
         seen = [t.present_frames > 0 and r for t, r in zip(self.tracks, reliable, strict=True)]
         for view, f, p in zip(self.views, feats, probs4, strict=True):
-            self._remember(view, f, p, prompt=bool(prompts), seen=seen, active=active + list(range(K, len(seen))))
+            self._remember(view, f, p, prompt=bool(prompts), seen=seen, active=live)
         self._observe(probs4[0], seen)
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
@@ -265,12 +266,14 @@ class Session:
                     raise ValueError(f"prompt {i}: box {p.box} lies outside the {size[1]}x{size[0]} frame")
 
     def _active_slots(self) -> list[int]:
-        """The objects the network tracks into this frame: every track but the LOST ones, and one LOST
-        track in turn, so a frame costs the same however many objects have left for good."""
-        lost = [k for k, t in enumerate(self.tracks) if t.state == TrackState.LOST]
-        active = [k for k, t in enumerate(self.tracks) if t.state != TrackState.LOST]
-        if lost:
-            turn = min(lost, key=lambda k: self.tracks[k].checked_frame)
+        """The objects the network tracks into this frame: every track absent for at most
+        ``lifecycle.rotate_after`` frames, and one of the others in turn, so a frame costs the same however
+        many objects have left for good."""
+        after = self.cfg.lifecycle.rotate_after
+        resting = [k for k, t in enumerate(self.tracks) if t.absent_frames > after]
+        active = [k for k, t in enumerate(self.tracks) if t.absent_frames <= after]
+        if resting:
+            turn = min(resting, key=lambda k: self.tracks[k].checked_frame)
             self.tracks[turn].checked_frame = self._frame_index
             active = sorted(active + [turn])
         return active
@@ -278,7 +281,7 @@ class Session:
     def _track(self, view: View, feats: FrameFeatures, active: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``active`` objects into this frame of ``view`` -> probabilities 1 x K x h4 x w4 and presence
         logits K of all K objects (zero probability and certain absence for the others)."""
-        mem = view.memory.gather()
+        mem = view.memory.gather(active)
         buckets = time_bucket(self._frame_index - mem.times, mem.prompt, self.model.cfg.time_buckets)
         K, A = len(self.tracks), len(active)
         slots = torch.tensor(active, device=self.device)
@@ -286,7 +289,7 @@ class Session:
         valid = torch.ones(1, A, dtype=torch.bool, device=self.device)
         prev_values8 = view.prev_values8 if every or view.prev_values8 is None else view.prev_values8[:, slots]
         logits, presence, idx, weights = self.model.segment(
-            feats, mem.keys[None], (mem.values if every else mem.values[slots])[None],
+            feats, mem.keys[None], mem.values[None],
             buckets[None].to(self.device), view.prev_key8, prev_values8,
             view.queries if every else view.queries[:, slots], valid, self.cfg.memory.top_k)
         view.memory.record_reads(idx[0], weights[0])
@@ -314,14 +317,14 @@ class Session:
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
                   presence: torch.Tensor, reliable: list[bool]) -> None:
-        """Look for one absent object at its predicted box with the box path (vos_ros/core/redetect.py);
+        """Look for one absent, not yet LOST object at its predicted box with the box path (vos_ros/core/redetect.py);
         when found, it takes those pixels in every view (in place) and counts as present and reliable."""
         first, lc = self.views[0], self.cfg.lifecycle
         p0 = probs4[0][0]                                                        # K x h4 x w4
         visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= lc.presence_threshold)[:, None, None]
         absent = [k for k, t in enumerate(self.tracks)
                   if not visible[k].any() and t.prior.box is not None and t.appearance is not None
-                  and self._frame_index - t.redetect_frame >= lc.redetect_every]
+                  and t.state != TrackState.LOST and self._frame_index - t.redetect_frame >= lc.redetect_every]
         for k in sorted(absent, key=lambda k: self.tracks[k].redetect_frame):
             track = self.tracks[k]
             taken = torch.cat([visible[:k], visible[k + 1:]]).any(0)
@@ -378,15 +381,22 @@ class Session:
             track.appearance = appearance(feats[0].f8, given[0][0, j][None])
         return given
 
-    def _fused(self, probs4: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Views' probabilities -> their mean K x H x W in input pixels, and that mean as each view
-        sees it (what the views remember; one view keeps its own)."""
-        if not self.tracks:
-            return probs4[0][0], probs4  # no objects: nothing to upsample
+    def _fused(self, probs4: list[torch.Tensor], live: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Views' probabilities -> the mean of the ``live`` objects' L x H x W in input pixels (the others
+        have none this frame), and the mean as each view sees it (what the views remember; one view keeps
+        its own)."""
+        if not live:
+            return probs4[0][0, :0], probs4  # no objects: nothing to upsample
+        slots = torch.tensor(live, dtype=torch.long, device=self.device)
         if len(self.views) == 1:
-            return self.views[0].geometry.stride4_to_input(probs4[0][0]), probs4
-        mean = torch.stack([v.to_input(p) for v, p in zip(self.views, probs4, strict=True)]).mean(0)
-        return mean, [v.from_input(mean, p) for v, p in zip(self.views, probs4, strict=True)]
+            return self.views[0].geometry.stride4_to_input(probs4[0][0, slots]), probs4
+        mean = torch.stack([v.to_input(p[:, slots]) for v, p in zip(self.views, probs4, strict=True)]).mean(0)
+        remembered = []
+        for v, p in zip(self.views, probs4, strict=True):
+            p = p.clone()
+            p[:, slots] = v.from_input(mean, p)
+            remembered.append(p)
+        return mean, remembered
 
     def _encode_memory(self, feats: FrameFeatures, probs4: torch.Tensor, coarse: bool = True,
                        active: list[int] | None = None
@@ -438,29 +448,34 @@ class Session:
         if view.probs4 is not None:
             view.probs4 = torch.cat([view.probs4, view.probs4.new_zeros(1, count, *view.probs4.shape[2:])], 1)
 
-    def _result(self, probs: torch.Tensor, presence: torch.Tensor, new_count: int,
+    def _result(self, probs: torch.Tensor, live: list[int], presence: torch.Tensor, new_count: int,
                 prompt_masks: list[np.ndarray | None]) -> FrameResult:
-        """``probs``: K x H x W object probabilities in input pixels."""
+        """``probs``: L x H x W probabilities in input pixels of the ``live`` objects (the others are absent)."""
         K = len(self.tracks)
         H, W = self._last_frame.shape[:2]
         label = np.zeros((H, W), np.uint16)
         objects: list[ObjectResult] = []
         if K:
-            bg = (1 - probs.sum(0, keepdim=True)).clamp(min=0)
-            winner = argmax_along(torch.cat([bg, probs], 0), 0).cpu().numpy()    # 0 = background
-            masks = [winner == k + 1 for k in range(K)]
+            nothing = np.zeros((H, W), bool)
+            nothing.flags.writeable = False                                     # shared by absent objects
+            masks = [nothing] * K
+            if live:
+                bg = (1 - probs.sum(0, keepdim=True)).clamp(min=0)
+                winner = argmax_along(torch.cat([bg, probs], 0), 0).cpu().numpy()  # 0 = background
+                for j, k in enumerate(live):
+                    masks[k] = winner == j + 1
             # mask prompts are used as given on their own frame
             for j, m in enumerate(prompt_masks):
                 if m is not None:
                     k = K - new_count + j
-                    for other in range(K):
-                        masks[other] &= ~(m != 0)
+                    for other in live:
+                        masks[other] = masks[other] & ~(m != 0)
                     masks[k] = m != 0
             for k, track in enumerate(self.tracks):
                 p = float(presence[k])
                 present = p >= self.cfg.lifecycle.presence_threshold and masks[k].sum() >= self.cfg.lifecycle.min_area
                 state = track.update(present, self.cfg.lifecycle)
-                mask = masks[k] if track.visible else np.zeros((H, W), bool)
+                mask = masks[k] if track.visible else nothing
                 label[mask] = track.id
                 objects.append(ObjectResult(track.id, track.label, mask, p, state, mask_box(mask)))
         return FrameResult(self._frame_index, objects, label)
