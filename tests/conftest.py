@@ -61,25 +61,24 @@ def start_node(ros_domain: int, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The shipped checkpoint when it exists ("" = default), else an untrained one written here.
+def checkpoint() -> str:
+    """The shipped checkpoint ("" = the configured default, models/vos_lite0.pt), which must exist.
 
-    The node tests check plumbing against an in-process Session on the same weights, so they hold
-    with untrained heads too (the backbone is the real pretrained one either way).
+    The node, track and accuracy tests check what the shipped weights do; a missing file is a test
+    failure, never a skip or a fall-back to untrained weights.
     """
+    require_shipped_checkpoint()
+    return ""
+
+
+def require_shipped_checkpoint() -> Path:
+    """models/vos_lite0.pt, or a test failure naming it."""
     from vos_ros.core.weights import DEFAULT_CHECKPOINT
 
-    if DEFAULT_CHECKPOINT.is_file():
-        return ""
-    import torch
-
-    from vos_ros.core.model import ModelConfig, VOSModel
-
-    torch.manual_seed(0)
-    model = VOSModel(ModelConfig())
-    path = tmp_path_factory.mktemp("ckpt") / "untrained.pt"
-    torch.save({"model_config": model.cfg.to_dict(), "state_dict": model.trainable_state_dict()}, path)
-    return str(path)
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.fail(f"the shipped checkpoint {DEFAULT_CHECKPOINT} is missing: it is part of the repository "
+                    "(restore it with `git checkout -- models/vos_lite0.pt`)", pytrace=False)
+    return DEFAULT_CHECKPOINT
 
 
 def write_params(path: Path, values: dict[str, Any], node: str = "vos_tracker") -> Path:

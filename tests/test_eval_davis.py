@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shipped_checkpoint
 from PIL import Image
 
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
@@ -170,13 +171,7 @@ def test_eval_davis_real(tmp_path, capsys):
     root = DATA / "davis2016" / "val"
     if not root.is_dir():
         pytest.skip("shared data absent")
-    weights = pytest.importorskip("vos_ros.core.weights")
-    from vos_ros.core.config import TrackerConfig
-
-    try:
-        weights.load_model(TrackerConfig.load().model)
-    except FileNotFoundError as exc:
-        pytest.skip(f"no trained checkpoint: {exc}")
+    require_shipped_checkpoint()  # shipped with the repository: missing is a failure, never a skip
     out, out_json = tmp_path / "pred", tmp_path / "eval.json"
     code = cli_main(["eval", "davis", "--root", str(root), "--sequences", "blackswan,car-shadow",
                      "--short-side", "240", "--max-frames", "20", "--out", str(out), "--json", str(out_json)])
@@ -186,28 +181,47 @@ def test_eval_davis_real(tmp_path, capsys):
     result = json.loads(out_json.read_text())
     assert {len(list((out / s).glob("*.png"))) for s in ("blackswan", "car-shadow")} == {20}
     assert result["timing"]["frames"] == 40
-    assert result["global"]["J&F-Mean"] >= 0.5, result["global"]
+    # Measured with this exact command and models/vos_lite0.pt (fp32, CPU): J&F-Mean 0.937 (blackswan
+    # 0.922, car-shadow 0.951). The bar leaves 0.03 for bf16/fp32 and thread-count noise.
+    assert result["global"]["J&F-Mean"] >= 0.90, result["global"]
 
 
-def test_eval_davis_adapts_a_copy_per_sequence(tmp_path):
-    """``--adapt-steps``: each sequence is tracked by a copy fine-tuned on its first prompt frame."""
+def test_eval_davis_adapts_a_copy_per_sequence(tmp_path, monkeypatch):
+    """``--adapt-steps``: each sequence is tracked by a copy fine-tuned on its first prompt frame; the
+    copy's weights differ from the shared model's, and so do its masks from those of the same run
+    without adaptation."""
     root = DATA / "davis2016" / "val"
     if not root.is_dir():
         pytest.skip("shared data absent")
-    weights = pytest.importorskip("vos_ros.core.weights")
+    require_shipped_checkpoint()  # shipped with the repository: missing is a failure, never a skip
     from vos_ros.core.config import TrackerConfig
+    from vos_ros.core.weights import load_model
+    from vos_ros.tools import adapt as adapt_module
 
-    try:
-        shared = weights.load_model(TrackerConfig.load().model)
-    except FileNotFoundError as exc:
-        pytest.skip(f"no trained checkpoint: {exc}")
+    shared = load_model(TrackerConfig.load().model)  # the process-wide model the CLI tracks with
     before = {k: v.clone() for k, v in shared.trainable_state_dict().items()}
-    out_json = tmp_path / "eval.json"
-    assert cli_main(["eval", "davis", "--root", str(root), "--sequences", "blackswan", "--short-side", "240",
-                     "--max-frames", "8", "--adapt-steps", "2", "--json", str(out_json)]) == 0
-    result = json.loads(out_json.read_text())
+    adapted = []
+    real_adapt = adapt_module.adapt
+    monkeypatch.setattr(adapt_module, "adapt", lambda *a, **kw: adapted.append(real_adapt(*a, **kw)) or adapted[-1])
+    common = ["eval", "davis", "--root", str(root), "--sequences", "blackswan", "--short-side", "240",
+              "--max-frames", "8"]
+    out_json, plain_json = tmp_path / "eval.json", tmp_path / "plain.json"
+    assert cli_main([*common, "--adapt-steps", "2", "--out", str(tmp_path / "adapted"), "--json", str(out_json)]) == 0
+    assert cli_main([*common, "--out", str(tmp_path / "plain"), "--json", str(plain_json)]) == 0
+    result, plain = json.loads(out_json.read_text()), json.loads(plain_json.read_text())
     assert result["adapt_steps"] == 2 and result["timing"]["prepare_s"] > 0
-    assert result["global"]["J&F-Mean"] >= 0.5, result["global"]
+    # Measured with these exact commands and models/vos_lite0.pt (fp32, CPU): J&F-Mean 0.905 adapted,
+    # 0.914 without adaptation. The bar leaves 0.03 for bf16/fp32 and thread-count noise.
+    assert result["global"]["J&F-Mean"] >= 0.875, result["global"]
+    # the copy was fine-tuned (its weights moved), the shared model was not ...
+    assert len(adapted) == 1 and adapted[0] is not shared
+    assert any(not torch.equal(v, before[k]) for k, v in adapted[0].trainable_state_dict().items())
     assert all(torch.equal(v, before[k]) for k, v in shared.trainable_state_dict().items())
+    # ... and the copy tracked: its masks differ from those of the run without adaptation
+    pairs = list(zip(sorted((tmp_path / "adapted" / "blackswan").glob("*.png")),
+                     sorted((tmp_path / "plain" / "blackswan").glob("*.png")), strict=True))
+    assert len(pairs) == 8
+    assert any(not np.array_equal(davis_io.read_labels(a), davis_io.read_labels(b)) for a, b in pairs)
+    assert result["global"]["J&F-Mean"] != plain["global"]["J&F-Mean"], (result["global"], plain["global"])
     with pytest.raises(SystemExit, match="propagation baseline"):
         cli_main(["eval", "davis", "--root", str(root), "--method", "propagation", "--adapt-steps", "2"])
