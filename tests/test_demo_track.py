@@ -19,16 +19,22 @@ BOXES = ["20,30,60,60", "150,60,50,50"]
 
 
 @pytest.fixture(scope="module")
-def scene_frames() -> list[np.ndarray]:
+def scene() -> Scene:
     sprites = [Sprite("face", "astronaut", (150, 20, 170, 190), (60, 60), (20, 30), (3, 1)),
                Sprite("coins", "coins", (0, 0, 160, 160), (50, 50), (150, 60), (-2, 1))]
-    scene = Scene("coffee", (240, 160), sprites)
+    return Scene("coffee", (240, 160), sprites)
+
+
+@pytest.fixture(scope="module")
+def scene_frames(scene: Scene) -> list[np.ndarray]:
     return [scene.render(k)[0] for k in range(6)]
 
 
 @pytest.fixture(scope="module")
 def tracker_config(tmp_path_factory, checkpoint: str) -> Path:
-    params = {**load_params(), "model.checkpoint": checkpoint, "model.input_short_side": 96, "model.threads": 1}
+    # The frames' own size: at 96 px the shipped model loses the coins on frames 2-3 and both objects by
+    # frame 5 (measured); at 160 px every frame's IoU is >= 0.85.
+    params = {**load_params(), "model.checkpoint": checkpoint, "model.input_short_side": 160, "model.threads": 1}
     path = tmp_path_factory.mktemp("cfg") / "tracker.yaml"
     path.write_text(yaml.safe_dump({"/**/vos_tracker": {"ros__parameters": params}}))
     return path
@@ -85,7 +91,7 @@ def video_run(video: Path, tracker_config: Path, tmp_path_factory) -> Path:
     return out
 
 
-def check_track_outputs(run: Path) -> None:
+def check_track_outputs(run: Path, scene: Scene) -> None:
     masks = read_masks(run / "masks")
     assert len(masks) == 6 and all(m.dtype == np.uint16 and m.shape == (160, 240) for m in masks)
     assert set(np.unique(np.stack(masks))) <= {0, 1, 2}
@@ -95,19 +101,26 @@ def check_track_outputs(run: Path) -> None:
         outside = (first == i + 1).copy()
         outside[max(0, y - 4):y + h + 4, max(0, x - 4):x + w + 4] = False
         assert (first == i + 1).any() and not outside.any()
+    # later frames: each object is still tracked, on its moving sprite (IoU measured >= 0.85 with
+    # models/vos_lite0.pt at 160 px, >= 0.82 with --adapt-steps 2)
+    for k, labels in enumerate(masks[1:], start=1):
+        for i, truth in enumerate(scene.render(k)[1]):
+            mask = labels == i + 1
+            iou = (mask & truth).sum() / (mask | truth).sum()
+            assert mask.any() and iou >= 0.7, f"frame {k} object {i + 1}: IoU {iou:.2f} with its sprite"
     frames = list(FrameSource(run / "overlay.mp4"))
     assert len(frames) == 6 and frames[0].shape == (160, 240, 3)
 
 
-def test_track_video_writes_overlay_and_masks(video_run: Path) -> None:
-    check_track_outputs(video_run)
+def test_track_video_writes_overlay_and_masks(video_run: Path, scene: Scene) -> None:
+    check_track_outputs(video_run, scene)
 
 
 def test_track_adapts_to_the_first_frame_when_asked(video: Path, tracker_config: Path, tmp_path: Path,
-                                                    capsys) -> None:
+                                                    capsys, scene: Scene) -> None:
     assert run_track(video, tmp_path, tracker_config, "--adapt-steps", "2") == 0
     assert "s of adaptation" in capsys.readouterr().out
-    check_track_outputs(tmp_path)
+    check_track_outputs(tmp_path, scene)
 
 
 @pytest.mark.parametrize(("storage", "compressed"), [("mcap", False), ("sqlite3", True)])
