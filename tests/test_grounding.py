@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,11 @@ import pytest
 import skimage.data
 import torch
 import torch.nn.functional as F
+from conftest import require_shipped_checkpoint
 from PIL import Image
 
+from vos_ros.core.types import mask_box
+from vos_ros.prompts.box_masks import grabcut_masks, make_segmenter, segmenter_kind
 from vos_ros.prompts.candidates import Candidate, depth_candidates, merge_candidates
 from vos_ros.prompts.colour import colour_fractions, colour_names
 from vos_ros.prompts.detector import CenterNet, Detection, DetectorEnsemble, NanoDet, model_dir
@@ -24,6 +28,7 @@ from vos_ros.prompts.scoring import boxiness, score_candidates
 from vos_ros.prompts.selection import select
 from vos_ros.prompts.tfjs_graph import TfjsGraph
 from vos_ros.prompts.vocabulary import coco_vocabulary, imagenet_vocabulary
+from vos_ros.tools.synthetic_scene import Scene, Sprite
 
 REPO = Path(__file__).resolve().parents[1]
 needs_detectors = pytest.mark.skipif(
@@ -322,13 +327,51 @@ def test_grounder_checks_its_inputs() -> None:
         Grounder(detector=None, min_score=2.0)
 
 
+# -- box -> mask: the default is the tracker's box path with the shipped weights ---------------------------
+def test_the_default_segmenter_is_the_tracker_s_box_path_with_the_shipped_weights(caplog) -> None:
+    """``make_segmenter()`` and the Grounder's default use the shipped weights' box path (no GrabCut
+    fall-back), which segments a face sprite pasted on the coffee photo from its box."""
+    require_shipped_checkpoint()
+    with caplog.at_level(logging.WARNING, logger="vos_ros.prompts.box_masks"):
+        segment = make_segmenter()
+        default = Grounder(detector=None).segment
+    assert segmenter_kind(segment) == "tracker" and segmenter_kind(default) == "tracker"
+    assert "GrabCut" not in caplog.text, caplog.text
+    scene = Scene("coffee", (320, 240), [Sprite("face", "astronaut", (150, 20, 170, 190), (90, 90), (40, 60), (0, 0)),
+                                         Sprite("coins", "coins", (0, 0, 160, 160), (80, 80), (200, 120), (0, 0))])
+    image, truths = scene.render(0)
+    boxes = []
+    for truth in truths:
+        x, y, w, h = mask_box(truth)
+        boxes.append((x - 3, y - 3, x + w + 3, y + h + 3))
+    masks = segment(image, boxes)
+    assert len(masks) == 2
+    for mask, truth in zip(masks, truths, strict=True):
+        assert mask.shape == truth.shape and mask.dtype == bool
+        assert (mask & truth).sum() / (mask | truth).sum() >= 0.9  # measured 0.97 (face), 0.99 (coins)
+
+
+def test_auto_segmenter_falls_back_to_grabcut_loudly_without_weights(monkeypatch, caplog) -> None:
+    import vos_ros.core.weights as weights
+
+    monkeypatch.setattr(weights, "DEFAULT_CHECKPOINT", Path("/nonexistent/vos_lite0.pt"))
+    with caplog.at_level(logging.WARNING, logger="vos_ros.prompts.box_masks"):
+        segment = make_segmenter("auto")
+    assert segment is grabcut_masks and segmenter_kind(segment) == "grabcut"
+    assert "falls back to GrabCut" in caplog.text and "/nonexistent/vos_lite0.pt" in caplog.text
+    with pytest.raises(RuntimeError, match="segmenter 'tracker' requested.*nonexistent"):
+        make_segmenter("tracker")
+
+
 # -- the CLI on real photographs --------------------------------------------------------------------------
-def _cli(tmp_path: Path, image: np.ndarray, text: str) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
+def _cli(tmp_path: Path, image: np.ndarray, text: str, segmenter: str = "grabcut"
+         ) -> tuple[subprocess.CompletedProcess, np.ndarray, dict]:
     src = tmp_path / "image.png"
     Image.fromarray(image).save(src)
     out, js = tmp_path / "mask.png", tmp_path / "result.json"
+    choice = [] if segmenter == "default" else ["--segmenter", segmenter]
     proc = subprocess.run([sys.executable, "-m", "vos_ros.tools.cli", "ground", str(src), text, "--out", str(out),
-                           "--json", str(js), "--segmenter", "grabcut"], cwd=REPO, capture_output=True, text=True,
+                           "--json", str(js), *choice], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     mask = np.asarray(Image.open(out))
@@ -337,10 +380,16 @@ def _cli(tmp_path: Path, image: np.ndarray, text: str) -> tuple[subprocess.Compl
 
 
 @needs_detectors
-@pytest.mark.parametrize("name, text, label", [("coffee", "the cup", "cup"), ("chelsea", "a cat", "cat")])
-def test_cli_grounds_the_object_of_a_photo(tmp_path: Path, name: str, text: str, label: str) -> None:
+@pytest.mark.parametrize("name, text, label, segmenter", [
+    ("coffee", "the cup", "cup", "grabcut"), ("chelsea", "a cat", "cat", "grabcut"),
+    ("coffee", "the cup", "cup", "default"),  # the shipped weights' box path, no GrabCut fall-back
+])
+def test_cli_grounds_the_object_of_a_photo(tmp_path: Path, name: str, text: str, label: str, segmenter: str) -> None:
+    if segmenter == "default":
+        require_shipped_checkpoint()
     image = getattr(skimage.data, name)()
-    _, mask, result = _cli(tmp_path, image, text)
+    proc, mask, result = _cli(tmp_path, image, text, segmenter)
+    assert "GrabCut" not in proc.stderr, proc.stderr
     assert [o["label"] for o in result["objects"]] == [label]
     h, w = mask.shape
     # The cup and the cat fill the middle of their photographs: most of the mask lies there.

@@ -3,7 +3,8 @@
 A segmenter is any ``callable(image_rgb, boxes_xyxy) -> list of H x W bool masks``. The tracker's
 path (``vos_ros.core.box_path.boxes_to_masks``: the box as a prior, refined on the features of a
 context crop around it) is the one the issue asks for; GrabCut (colour models inside/outside the
-box) keeps grounding usable before a trained checkpoint exists, and is logged as such.
+box) keeps grounding usable before a trained checkpoint exists, and ``auto`` falling back to it is
+logged as a warning with the reason. ``segmenter_kind`` tells which one a segmenter is.
 """
 from __future__ import annotations
 
@@ -55,9 +56,16 @@ def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iteration
     return masks
 
 
-def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
-    """The tracker's box path with the configured weights (or ``checkpoint``); None when no checkpoint
-    is available."""
+grabcut_masks.kind = "grabcut"  # type: ignore[attr-defined]
+
+
+def segmenter_kind(segment: Segmenter) -> str:
+    """"tracker" or "grabcut" for the segmenters made here, "custom" for any other callable."""
+    return getattr(segment, "kind", "custom")
+
+
+def _tracker_segmenter(checkpoint: str) -> tuple[Segmenter | None, str]:
+    """The tracker's box path, or None and why it is unavailable."""
     try:
         from vos_ros.core.box_path import boxes_to_masks
         from vos_ros.core.config import TrackerConfig
@@ -66,14 +74,23 @@ def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
         config = TrackerConfig.load(**({"model__checkpoint": checkpoint} if checkpoint else {}))
         model = load_model(config.model)
     except (ImportError, FileNotFoundError) as err:
-        log.warning("tracker box path unavailable (%s): box masks come from GrabCut", err)
-        return None
+        return None, f"{type(err).__name__}: {err}"
 
     def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
         xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
         return boxes_to_masks(model, image, xywh, crop_side=config.model.box_crop_side,
                              threshold=config.model.box_threshold, precision=config.model.precision)
 
+    segment.kind = "tracker"  # type: ignore[attr-defined]
+    return segment, ""
+
+
+def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
+    """The tracker's box path with the configured weights (or ``checkpoint``); None (logged with the
+    reason) when no checkpoint is available."""
+    segment, reason = _tracker_segmenter(checkpoint)
+    if segment is None:
+        log.warning("tracker box path unavailable (%s)", reason)
     return segment
 
 
@@ -87,9 +104,10 @@ def make_segmenter(kind: str = "auto", checkpoint: str = "") -> Segmenter:
         raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {kind!r}")
     if kind == "grabcut":
         return grabcut_masks
-    segment = tracker_segmenter(checkpoint)
+    segment, reason = _tracker_segmenter(checkpoint)
     if segment is None:
         if kind == "tracker":
-            raise RuntimeError("segmenter 'tracker' requested but the tracker's weights are not available")
+            raise RuntimeError(f"segmenter 'tracker' requested but the tracker's weights are not available ({reason})")
+        log.warning("segmenter 'auto' falls back to GrabCut: the tracker's box path is unavailable (%s)", reason)
         return grabcut_masks
     return segment
