@@ -19,3 +19,13 @@ def test_unknown_parameters_are_named_in_the_error(tmp_path):
         TrackerConfig.load(path)
     with pytest.raises(KeyError, match="memory.topk"):
         TrackerConfig.load(memory__topk=3)
+
+
+def test_renamed_parameters_are_refused_with_their_new_names(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text("/**/vos_tracker:\n  ros__parameters:\n    lifecycle.lost_after: 10\n")
+    with pytest.raises(KeyError, match="parameter 'lifecycle.lost_after' was renamed to 'track.lost_after'"):
+        TrackerConfig.load(path)
+    with pytest.raises(KeyError, match="'lifecycle.max_objects' was renamed to 'track.max_objects'"):
+        TrackerConfig.load(lifecycle__max_objects=3)
+    assert TrackerConfig.load(track__lost_after=10).track.lost_after == 10

@@ -14,7 +14,7 @@ from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, TrackState
 
 CUPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo_videos" / "02_cups.mp4"
-LIFECYCLE = TrackerConfig.load().lifecycle
+TRACK = TrackerConfig.load().track
 
 
 def test_box_prior_moves_with_its_velocity_and_widens_while_unseen():
@@ -44,16 +44,16 @@ def test_a_lookalike_spreading_onto_another_place_is_cut_to_its_predicted_box():
     priors = [BoxPrior(), BoxPrior()]
     priors[0].observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
     priors[1].observe((45, 10, 54, 19), 100, frame=0, max_growth=1.5)
-    weights, reliable = gate_weights(probs, priors, [True, True], 1, LIFECYCLE)
+    weights, reliable = gate_weights(probs, priors, [True, True], 1, TRACK)
     kept = (probs * weights)[0, 0] > 0.5
     assert kept[10:20, 10:20].all() and not kept[:, 23:].any()     # the gate: its box + a quarter of its size
     assert reliable == [True, True]
     probs[0, 0, 6:24, 6:24] = 0.9            # spread all around it, inside the gate
-    weights, reliable = gate_weights(probs, priors, [True, True], 1, LIFECYCLE)
+    weights, reliable = gate_weights(probs, priors, [True, True], 1, TRACK)
     kept = (probs * weights)[0, 0] > 0.5
     assert kept[10:20, 10:20].all() and int(kept.sum()) == 100     # cut to the predicted box
     assert reliable == [False, True]         # and not remembered as seen
-    weights, reliable = gate_weights(probs, priors, [False, True], 1, LIFECYCLE)
+    weights, reliable = gate_weights(probs, priors, [False, True], 1, TRACK)
     assert bool(weights[0, 0].all()) and reliable == [True, True]   # not a look-alike: free to grow
 
 
@@ -101,10 +101,10 @@ def test_long_absent_tracks_leave_the_per_frame_work_one_in_turn_comes_back(mode
 
 
 def test_max_objects_refuses_with_a_clear_error_and_keeps_the_tracks(model):
-    session = Session(model, TrackerConfig.load(lifecycle__max_objects=2))
+    session = Session(model, TrackerConfig.load(track__max_objects=2))
     frame = np.random.default_rng(1).integers(0, 255, (48, 80, 3), dtype=np.uint8)
     session.step(frame, [Prompt(mask=rect(2, 12, 2, 14)), Prompt(mask=rect(2, 12, 30, 44))])
-    with pytest.raises(ValueError, match="lifecycle.max_objects = 2"):
+    with pytest.raises(ValueError, match="track.max_objects = 2"):
         session.add_objects([Prompt(mask=rect(20, 30, 2, 14))])
     assert session.object_ids == [1, 2]
 

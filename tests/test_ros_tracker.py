@@ -302,11 +302,11 @@ def test_remove_and_reset_never_reuse_ids(tracker: Tracker) -> None:
 
 
 def test_parameters_come_from_yaml_with_descriptions_and_are_validated(tracker: Tracker) -> None:
-    names = ["model.input_short_side", "memory.top_k", "node.use_depth", "lifecycle.presence_threshold"]
+    names = ["model.input_short_side", "memory.top_k", "node.use_depth", "track.presence_threshold"]
     got = tracker.call(GetParameters, "vos_tracker/get_parameters", GetParameters.Request(names=names))
     values = [v.integer_value if v.type == ParameterType.PARAMETER_INTEGER else
               v.bool_value if v.type == ParameterType.PARAMETER_BOOL else v.double_value for v in got.values]
-    assert values == [96, load_params()["memory.top_k"], True, load_params()["lifecycle.presence_threshold"]]
+    assert values == [96, load_params()["memory.top_k"], True, load_params()["track.presence_threshold"]]
     specs = {s.name: s for s in parameter_specs()}
     described = tracker.call(DescribeParameters, "vos_tracker/describe_parameters",
                              DescribeParameters.Request(names=list(specs)))
@@ -321,8 +321,8 @@ def test_parameters_come_from_yaml_with_descriptions_and_are_validated(tracker: 
     assert not bad.successful and "memory.top_k must be positive" in bad.reason
     bad = set_one("node.queue_size", ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="x"))
     assert not bad.successful and "node.queue_size' must be int" in bad.reason
-    bad = set_one("lifecycle.presence_threshold", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
-                                                                  double_value=1.5))
+    bad = set_one("track.presence_threshold", ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                              double_value=1.5))
     assert not bad.successful and "presence_threshold must be in (0, 1)" in bad.reason
     good = set_one("node.queue_size", ParameterValue(type=integer, integer_value=2))
     assert good.successful
@@ -445,6 +445,19 @@ def test_lifecycle_and_compressed_input(start_node, ros_peer, checkpoint, tmp_pa
     assert change(Transition.TRANSITION_CLEANUP) and state() == "unconfigured"
     assert node.alive()
     assert node.stop() == 0  # SIGINT: clean shutdown
+
+
+def test_renamed_parameters_are_refused_at_configure(start_node, ros_peer, tmp_path_factory) -> None:
+    """lifecycle.* became track.*: a params file or -p still setting an old name stops the node configuring."""
+    path = write_params(tmp_path_factory.mktemp("params_old") / "tracker.yaml", {"lifecycle.lost_after": 10})
+    node = start_node(python_node("vos_ros.nodes.tracker", "--params-file", str(path),
+                                  "-p", "lifecycle.min_area:=5", "-r", "__ns:=/old"))
+    node.wait_for_log("autostart: configure failed", 60)
+    assert "parameter 'lifecycle.lost_after' was renamed to 'track.lost_after'" in node.log()
+    assert "parameter 'lifecycle.min_area' was renamed to 'track.min_area'" in node.log()
+    got = ros_peer.call(GetState, "/old/vos_tracker/get_state", GetState.Request())
+    assert got.current_state.label == "unconfigured"
+    assert node.stop() == 0
 
 
 def test_input_watch_counts_stamp_gaps_and_restarts_on_a_stamp_going_back() -> None:

@@ -1,1 +1,1 @@
-"""ROS-agnostic tracker: network, memory bank, session and track lifecycle."""
+"""ROS-agnostic tracker: network, memory bank, session and track states."""

@@ -50,6 +50,18 @@ def describe(text: str) -> dict[str, str]:
     return {"description": text}
 
 
+# Parameters an earlier version named differently: old prefix -> new prefix. A parameter file, override
+# or node parameter still using an old name is refused with the new name rather than ignored.
+RENAMED_PREFIXES = {"lifecycle.": "track."}
+
+
+def renamed_parameters(names: Any) -> list[str]:
+    """One message per name in ``names`` that was renamed, e.g. "parameter 'lifecycle.lost_after' was
+    renamed to 'track.lost_after'"; empty when none was."""
+    return [f"parameter '{name}' was renamed to '{new + name[len(old):]}'"
+            for name in sorted(names) for old, new in RENAMED_PREFIXES.items() if name.startswith(old)]
+
+
 T = TypeVar("T")
 
 
@@ -124,7 +136,7 @@ class MemoryConfig:
 
 
 @dataclass
-class LifecycleConfig:
+class TrackConfig:
     confirm_frames: int = field(metadata=describe("a NEW track becomes TRACKED after this many present frames"))
     presence_threshold: float = field(metadata=describe("presence score above which an object counts as visible"))
     min_area: int = field(metadata=describe("masks smaller than this many input pixels count as absent"))
@@ -149,19 +161,19 @@ class LifecycleConfig:
 
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:
-            raise ValueError("lifecycle.presence_threshold must be in (0, 1)")
+            raise ValueError("track.presence_threshold must be in (0, 1)")
         if self.rotate_after < 0:
-            raise ValueError(f"lifecycle.rotate_after must be >= 0, got {self.rotate_after}")
+            raise ValueError(f"track.rotate_after must be >= 0, got {self.rotate_after}")
         if self.max_objects < 1:
-            raise ValueError(f"lifecycle.max_objects must be >= 1, got {self.max_objects}")
+            raise ValueError(f"track.max_objects must be >= 1, got {self.max_objects}")
         if not 0.0 < self.lookalike_similarity <= 1.0 or self.redetect_every < 0:
-            raise ValueError(f"lifecycle.lookalike_similarity must be in (0, 1] and redetect_every >= 0, got "
+            raise ValueError(f"track.lookalike_similarity must be in (0, 1] and redetect_every >= 0, got "
                              f"{self.lookalike_similarity}, {self.redetect_every}")
         if self.gate_margin < 0 or self.max_growth <= 1.0:
-            raise ValueError(f"lifecycle.gate_margin must be >= 0 and max_growth > 1, got {self.gate_margin}, "
+            raise ValueError(f"track.gate_margin must be >= 0 and max_growth > 1, got {self.gate_margin}, "
                              f"{self.max_growth}")
         if self.confirm_frames < 1 or self.lost_after < 1 or self.min_area < 0:
-            raise ValueError("lifecycle.confirm_frames and lost_after must be >= 1, min_area >= 0")
+            raise ValueError("track.confirm_frames and lost_after must be >= 1, min_area >= 0")
 
 
 @dataclass
@@ -170,14 +182,14 @@ class TrackerConfig:
 
     model: ModelRuntimeConfig
     memory: MemoryConfig
-    lifecycle: LifecycleConfig
+    track: TrackConfig
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrackerConfig:
         return cls(
             model=from_params(ModelRuntimeConfig, params, "model"),
             memory=from_params(MemoryConfig, params, "memory"),
-            lifecycle=from_params(LifecycleConfig, params, "lifecycle"),
+            track=from_params(TrackConfig, params, "track"),
         )
 
     @classmethod
@@ -187,6 +199,9 @@ class TrackerConfig:
         params = load_params(TRACKER_CONFIG)
         given = load_params(path) if Path(path) != TRACKER_CONFIG else {}
         given.update({key.replace("__", "."): value for key, value in overrides.items()})
+        renamed = renamed_parameters(given)
+        if renamed:
+            raise KeyError("; ".join(renamed))
         unknown = sorted(set(given) - set(params))
         if unknown:
             raise KeyError(f"unknown parameter(s) {unknown}; known: {sorted(params)}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vos_ros.core.config import LifecycleConfig
+from vos_ros.core.config import TrackConfig
 
 VELOCITY_SMOOTHING = 0.5   # weight of the newest displacement in the velocity estimate
 AREA_SMOOTHING = 0.1       # weight of the newest reliable area in the reference area
@@ -97,7 +97,7 @@ def tight_box(mask: torch.Tensor) -> tuple[float, float, float, float] | None:
 
 
 def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool], frame: int,
-                 cfg: LifecycleConfig) -> tuple[torch.Tensor, list[bool]]:
+                 cfg: TrackConfig) -> tuple[torch.Tensor, list[bool]]:
     """Probabilities 1 x K x h x w of the K tracked objects -> per-object weights 1 x K x h x w (1 where the
     object may be, 0 elsewhere; only objects with ``gated`` set are bounded) and, per object, whether its
     mask is reliable (no spread cut away)."""

@@ -21,7 +21,6 @@ from vos_ros.core.backbone import STRIDE
 from vos_ros.core.box_path import box_probabilities, boxes_to_masks
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.geometry import FrameGeometry, check_frame
-from vos_ros.core.lifecycle import Track
 from vos_ros.core.memory import MemoryBank
 from vos_ros.core.model import (
     FrameFeatures,
@@ -33,6 +32,7 @@ from vos_ros.core.model import (
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
+from vos_ros.core.track_state import Track
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 
@@ -147,7 +147,7 @@ class Session:
             tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
             probs4, reliable = self._gated([p for p, _ in tracked])
             presence = torch.stack([q for _, q in tracked]).mean(0)
-            if self.cfg.lifecycle.redetect_every > 0:
+            if self.cfg.track.redetect_every > 0:
                 self._redetect(frame, feats, probs4, presence, reliable)
         else:
             probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
@@ -249,9 +249,9 @@ class Session:
                 for v in self.views]
 
     def _check_prompts(self, prompts: Sequence[Prompt], size: tuple[int, int]) -> None:
-        limit = self.cfg.lifecycle.max_objects
+        limit = self.cfg.track.max_objects
         if len(self.tracks) + len(prompts) > limit:
-            raise ValueError(f"{len(prompts)} new objects would exceed lifecycle.max_objects = {limit} "
+            raise ValueError(f"{len(prompts)} new objects would exceed track.max_objects = {limit} "
                              f"({len(self.tracks)} tracked: remove some with remove_objects first)")
         for i, p in enumerate(prompts):
             if p.mask is not None:
@@ -267,9 +267,9 @@ class Session:
 
     def _active_slots(self) -> list[int]:
         """The objects the network tracks into this frame: every track absent for at most
-        ``lifecycle.rotate_after`` frames, and one of the others in turn, so a frame costs the same however
+        ``track.rotate_after`` frames, and one of the others in turn, so a frame costs the same however
         many objects have left for good."""
-        after = self.cfg.lifecycle.rotate_after
+        after = self.cfg.track.rotate_after
         resting = [k for k, t in enumerate(self.tracks) if t.absent_frames > after]
         active = [k for k, t in enumerate(self.tracks) if t.absent_frames <= after]
         if resting:
@@ -305,12 +305,12 @@ class Session:
     def _gated(self, probs4: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[bool]]:
         """Views' probabilities with each object kept where its box prior allows (vos_ros/core/motion.py),
         and whether each object's mask is reliable. The prior lives in the first view's cells."""
-        if self.cfg.lifecycle.gate_margin == 0:
+        if self.cfg.track.gate_margin == 0:
             return probs4, [True] * len(self.tracks)
         first = self.views[0]
-        lc = self.cfg.lifecycle
-        gated = lookalikes([t.appearance for t in self.tracks], lc.lookalike_similarity)
-        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], gated, self._frame_index, lc)
+        tc = self.cfg.track
+        gated = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
+        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], gated, self._frame_index, tc)
         gated = [p * (weights if v is first else v.from_input(first.to_input(weights), p))
                  for v, p in zip(self.views, probs4, strict=True)]
         return gated, reliable
@@ -319,12 +319,12 @@ class Session:
                   presence: torch.Tensor, reliable: list[bool]) -> None:
         """Look for one absent, not yet LOST object at its predicted box with the box path (vos_ros/core/redetect.py);
         when found, it takes those pixels in every view (in place) and counts as present and reliable."""
-        first, lc = self.views[0], self.cfg.lifecycle
+        first, tc = self.views[0], self.cfg.track
         p0 = probs4[0][0]                                                        # K x h4 x w4
-        visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= lc.presence_threshold)[:, None, None]
+        visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= tc.presence_threshold)[:, None, None]
         absent = [k for k, t in enumerate(self.tracks)
                   if not visible[k].any() and t.prior.box is not None and t.appearance is not None
-                  and t.state != TrackState.LOST and self._frame_index - t.redetect_frame >= lc.redetect_every]
+                  and t.state != TrackState.LOST and self._frame_index - t.redetect_frame >= tc.redetect_every]
         for k in sorted(absent, key=lambda k: self.tracks[k].redetect_frame):
             track = self.tracks[k]
             taken = torch.cat([visible[:k], visible[k + 1:]]).any(0)
@@ -337,8 +337,8 @@ class Session:
                                      crop_side=self.cfg.model.box_crop_side, precision=self.cfg.model.precision)[0]
             mask = prob > self.cfg.model.box_threshold
             mask4 = first.geometry.masks_to_stride4(mask[None], self.device)[0, 0]
-            if accepted(mask4, feats[0].f8, track.prior, track.appearance, taken, lc.lookalike_similarity,
-                        lc.max_growth):
+            if accepted(mask4, feats[0].f8, track.prior, track.appearance, taken, tc.lookalike_similarity,
+                        tc.max_growth):
                 for view, p in zip(self.views, probs4, strict=True):
                     found = view.geometry.masks_to_stride4(view.masks(mask[None]), self.device).to(p.dtype)
                     p.mul_(1 - found)
@@ -355,7 +355,7 @@ class Session:
             mask = probs4[0, k] > PRESENT_PROBABILITY
             box = tight_box(mask)
             if box is not None:
-                track.prior.observe(box, float(mask.sum()), self._frame_index, self.cfg.lifecycle.max_growth)
+                track.prior.observe(box, float(mask.sum()), self._frame_index, self.cfg.track.max_growth)
 
     def _add_prompted(self, frame: np.ndarray, feats: list[FrameFeatures], prompts: Sequence[Prompt]
                       ) -> list[torch.Tensor]:
@@ -473,8 +473,8 @@ class Session:
                     masks[k] = m != 0
             for k, track in enumerate(self.tracks):
                 p = float(presence[k])
-                present = p >= self.cfg.lifecycle.presence_threshold and masks[k].sum() >= self.cfg.lifecycle.min_area
-                state = track.update(present, self.cfg.lifecycle)
+                present = p >= self.cfg.track.presence_threshold and masks[k].sum() >= self.cfg.track.min_area
+                state = track.update(present, self.cfg.track)
                 mask = masks[k] if track.visible else nothing
                 label[mask] = track.id
                 objects.append(ObjectResult(track.id, track.label, mask, p, state, mask_box(mask)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from vos_ros.core.config import LifecycleConfig
+from vos_ros.core.config import TrackConfig
 from vos_ros.core.motion import BoxPrior
 from vos_ros.core.types import TrackState
 
@@ -27,7 +27,7 @@ class Track:
     redetect_frame: int = -1                # frame of the last box-path search for it
     checked_frame: int = -1                 # frame it was last tracked in while resting (long absent)
 
-    def update(self, present: bool, cfg: LifecycleConfig) -> TrackState:
+    def update(self, present: bool, cfg: TrackConfig) -> TrackState:
         if present:
             self.present_frames += 1
             self.absent_frames = 0

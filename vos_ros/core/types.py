@@ -8,7 +8,7 @@ import numpy as np
 
 
 class TrackState(IntEnum):
-    """Track lifecycle states; values match the constants of vos_ros/msg/Track.msg."""
+    """Track states; values match the constants of vos_ros/msg/Track.msg."""
 
     NEW = 0
     TRACKED = 1

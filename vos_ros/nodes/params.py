@@ -1,4 +1,4 @@
-"""Parameters of the vos_tracker node: the core groups (model, memory, lifecycle) plus ``node.*``.
+"""Parameters of the vos_tracker node: the core groups (model, memory, track) plus ``node.*``.
 
 Defaults come from config/vos_tracker.yaml only; descriptions from the dataclass field metadata.
 ROS-free so the docs and tests can list and validate parameters without a running node.
@@ -13,9 +13,9 @@ from typing import Any
 
 from vos_ros.core.config import (
     TRACKER_CONFIG,
-    LifecycleConfig,
     MemoryConfig,
     ModelRuntimeConfig,
+    TrackConfig,
     TrackerConfig,
     describe,
     from_params,
@@ -62,7 +62,7 @@ class NodeConfig:
 GROUPS: dict[str, type] = {
     "model": ModelRuntimeConfig,
     "memory": MemoryConfig,
-    "lifecycle": LifecycleConfig,
+    "track": TrackConfig,
     "node": NodeConfig,
 }
 # Parameters the node applies as soon as they are set; the others take effect at the next

@@ -37,7 +37,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
-from vos_ros.core.config import TRACKER_CONFIG
+from vos_ros.core.config import TRACKER_CONFIG, renamed_parameters
 from vos_ros.core.depth import Intrinsics, centroid_3d
 from vos_ros.core.session import Session
 from vos_ros.core.types import FrameResult, Prompt
@@ -88,6 +88,9 @@ class TrackerNode(LifecycleNode):
                         for name, spec in self._specs.items()}
         self.tracker_cfg, self.node_cfg = build_configs(self._params)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        # rclpy ignores what a params file or -p sets for an undeclared parameter; an old name that was
+        # renamed (lifecycle.* -> track.*) must not be ignored silently: configure refuses while one is set
+        self._renamed = renamed_parameters(getattr(self, "_parameter_overrides", {}))
 
         self._session: Session | None = None
         self._session_lock = threading.Lock()
@@ -131,6 +134,9 @@ class TrackerNode(LifecycleNode):
 
     # -- lifecycle --------------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._renamed:
+            self.get_logger().error(f"cannot configure: {'; '.join(self._renamed)}")
+            return TransitionCallbackReturn.FAILURE
         self.tracker_cfg, self.node_cfg = build_configs(self._params)
         cfg = self.node_cfg
         # outputs are reliable: they then match reliable and best-effort subscribers alike; history,
