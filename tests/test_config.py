@@ -29,3 +29,16 @@ def test_renamed_parameters_are_refused_with_their_new_names(tmp_path):
     with pytest.raises(KeyError, match="'lifecycle.max_objects' was renamed to 'track.max_objects'"):
         TrackerConfig.load(lifecycle__max_objects=3)
     assert TrackerConfig.load(track__lost_after=10).track.lost_after == 10
+
+
+def test_device_auto_is_the_default_and_a_wrong_device_is_named():
+    import torch
+
+    from vos_ros.core.weights import resolve_device
+
+    assert TrackerConfig.load().model.device == "auto"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cuda:1") == "cuda:1"
+    with pytest.raises(ValueError, match="model.device must be auto, cpu or cuda"):
+        TrackerConfig.load(model__device="gpu")
+

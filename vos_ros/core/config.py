@@ -86,7 +86,8 @@ PRECISION_CHOICES = ("auto", *PRECISIONS)     # what model.precision takes (auto
 @dataclass
 class ModelRuntimeConfig:
     checkpoint: str = field(metadata=describe("checkpoint path; empty = the shipped weights in models/"))
-    device: str = field(metadata=describe("torch device: cpu, cuda or cuda:N"))
+    device: str = field(metadata=describe(
+        "torch device: auto (CUDA where torch sees a GPU, else CPU), cpu, cuda or cuda:N"))
     precision: str = field(metadata=describe(
         "network arithmetic: fp32, bf16, or auto (bf16 on GPUs and AMX CPUs, where it is faster)"))
     input_short_side: int = field(metadata=describe(
@@ -116,8 +117,8 @@ class ModelRuntimeConfig:
             raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
         if self.precision not in PRECISION_CHOICES:
             raise ValueError(f"model.precision must be one of {PRECISION_CHOICES}, got '{self.precision}'")
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ValueError(f"model.device must be cpu or cuda[:N], got '{self.device}'")
+        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ValueError(f"model.device must be auto, cpu or cuda[:N], got '{self.device}'")
 
 
 @dataclass

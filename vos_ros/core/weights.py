@@ -30,13 +30,21 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> VOSModel:
     return model.to_device(device).eval()
 
 
+def resolve_device(device: str) -> str:
+    """``model.device``: "auto" is CUDA where torch sees a GPU, else the CPU; other values as they are."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
 def load_model(cfg: ModelRuntimeConfig) -> VOSModel:
     """The model named by the configuration (shipped weights by default), loaded once per process."""
     path = str(Path(cfg.checkpoint) if cfg.checkpoint else DEFAULT_CHECKPOINT)
+    device = resolve_device(cfg.device)
     with _models_lock:
-        key = (path, cfg.device)
+        key = (path, device)
         if key not in _models:
-            _models[key] = load_checkpoint(path, cfg.device)
+            _models[key] = load_checkpoint(path, device)
         return _models[key]
 
 

@@ -188,7 +188,7 @@ def evaluate_davis(root: str | Path, sequences: list[str] | None,
 def run(args: argparse.Namespace) -> int:
     from vos_ros.core.model import resolve_precision  # torch is imported only when tracking
     from vos_ros.core.session import Session
-    from vos_ros.core.weights import load_model, set_threads
+    from vos_ros.core.weights import load_model, resolve_device, set_threads
     from vos_ros.tools.adapt import AdaptConfig
 
     overrides = {} if args.short_side is None else {"model__input_short_side": args.short_side}
@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
               "adapt_steps": adaptation.steps, "adapt_lr": adaptation.lr,
               "mirror_view": config.model.mirror_view,
               "extra_short_side": config.model.extra_short_side,
-              "precision": resolve_precision(config.model.precision, config.model.device), **result}
+              "precision": resolve_precision(config.model.precision, resolve_device(config.model.device)), **result}
     if args.json:
         write_json(args.json, result)
     fps = {name: f"{e['timing']['fps']:.2f}" for name, e in result["per_sequence"].items()}
