@@ -131,3 +131,26 @@ def test_cup_shuffle_cups_keep_their_size_and_the_covered_ball_stays_absent():
     assert (grown > 1.6).any(1).mean() <= 0.05 and (grown <= 2).all(), grown.max(0)
     assert (areas[40:, 3] < 30).all()                  # the ball is under cup 1 from frame ~28
     assert (areas[:, :3] > 0).mean() >= 0.8            # and the cups are mostly there
+
+
+def test_an_object_found_again_at_its_predicted_box_is_tracked_from_that_frame(model, monkeypatch):
+    """The box path's mask at a resting track's predicted box, once accepted, is that track's mask (here the
+    acceptance and the box path are stand-ins: their own logic is tested above and in test_session)."""
+    import vos_ros.core.session as session_module
+
+    session = Session(model, TrackerConfig.load())
+    frames = np.random.default_rng(2).integers(0, 255, (3, 48, 80, 3), dtype=np.uint8)
+    session.step(frames[0], [Prompt(mask=rect(2, 12, 2, 14)), Prompt(mask=rect(20, 40, 40, 70)),
+                             Prompt(mask=rect(2, 12, 60, 75))])
+    track, other = session.tracks[1], session.tracks[2]
+    for t in (track, other):                                         # resting: tracked in turn only
+        t.state, t.absent_frames = TrackState.OCCLUDED, 10
+    track.checked_frame, other.checked_frame = 0, -1                 # the other one's turn this frame
+    track.redetect_frame, other.redetect_frame = -10, 5              # only this one is due a search
+    track.prior.observe((10, 5, 17, 9), 40, frame=0, max_growth=1.5)   # cells: pixels 40-71 x 20-39
+    found = rect(20, 40, 40, 72)
+    monkeypatch.setattr(session_module, "box_probabilities", lambda *a, **k: [found.astype(np.float32)])
+    monkeypatch.setattr(session_module, "accepted", lambda *a, **k: True)
+    result = session.step(frames[1])
+    assert result.by_id(2).state == TrackState.TRACKED
+    assert (result.by_id(2).mask & found).sum() >= 0.9 * found.sum()

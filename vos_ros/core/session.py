@@ -147,8 +147,9 @@ class Session:
             tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
             probs4, reliable = self._gated([p for p, _ in tracked])
             presence = torch.stack([q for _, q in tracked]).mean(0)
-            if self.cfg.track.redetect_every > 0:
-                self._redetect(frame, feats, probs4, presence, reliable)
+            found = self._redetect(frame, feats, probs4, presence, reliable) if self.cfg.track.redetect_every else None
+            if found is not None and found not in active:
+                active = sorted(active + [found])  # a resting track found again is tracked from this frame on
         else:
             probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
             presence = torch.zeros(0, device=self.device)
@@ -316,9 +317,10 @@ class Session:
         return gated, reliable
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
-                  presence: torch.Tensor, reliable: list[bool]) -> None:
+                  presence: torch.Tensor, reliable: list[bool]) -> int | None:
         """Look for one absent, not yet LOST object at its predicted box with the box path (vos_ros/core/redetect.py);
-        when found, it takes those pixels in every view (in place) and counts as present and reliable."""
+        when found, it takes those pixels in every view (in place), counts as present and reliable, and its
+        slot is returned."""
         first, tc = self.views[0], self.cfg.track
         p0 = probs4[0][0]                                                        # K x h4 x w4
         visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= tc.presence_threshold)[:, None, None]
@@ -345,7 +347,9 @@ class Session:
                     p[:, k] = found[:, 0]
                 presence[k] = PROMPT_PRESENCE_LOGIT
                 reliable[k] = True
-            return  # one box-path run per frame bounds the cost
+                return k
+            return None  # one box-path run per frame bounds the cost
+        return None
 
     def _observe(self, probs4: torch.Tensor, seen: list[bool]) -> None:
         """Update the box prior of every object seen reliably in this frame (first view's 1 x K x h4 x w4)."""
