@@ -225,6 +225,10 @@ class Session:
                 view.prev_values8 = view.prev_values8[:, keep]
             if view.probs4 is not None:
                 view.probs4 = view.probs4[:, keep]
+            if not self.tracks:
+                # Nothing left to remember: frames written so far would only give an object added later
+                # "nothing known" tokens that outvote its prompt frame in the readout (it was never found).
+                view.memory.clear()
 
     # -- internals --------------------------------------------------------------------------------
     def _new_views(self) -> list[View]:
