@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from vos_ros.core.config import TrackConfig
+from vos_ros.core.types import mask_box
 
 VELOCITY_SMOOTHING = 0.5   # weight of the newest displacement in the velocity estimate
 AREA_SMOOTHING = 0.1       # weight of the newest reliable area in the reference area
@@ -89,11 +90,11 @@ def _window(shape: tuple[int, int], box: tuple[float, float, float, float], devi
 
 def tight_box(mask: torch.Tensor) -> tuple[float, float, float, float] | None:
     """x0, y0, x1, y1 (inclusive cells) of an h x w bool mask, None when empty."""
-    ys = torch.nonzero(mask.any(1)).flatten()
-    if ys.numel() == 0:
+    box = mask_box(mask.cpu().numpy())
+    if box is None:
         return None
-    xs = torch.nonzero(mask.any(0)).flatten()
-    return float(xs[0]), float(ys[0]), float(xs[-1]), float(ys[-1])
+    x, y, w, h = box
+    return x, y, x + w - 1, y + h - 1
 
 
 def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool], frame: int,

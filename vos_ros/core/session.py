@@ -314,11 +314,10 @@ class Session:
             return probs4, [True] * len(self.tracks)
         first = self.views[0]
         tc = self.cfg.track
-        gated = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
-        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], gated, self._frame_index, tc)
-        gated = [p * (weights if v is first else v.from_input(first.to_input(weights), p))
-                 for v, p in zip(self.views, probs4, strict=True)]
-        return gated, reliable
+        alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
+        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], alike, self._frame_index, tc)
+        return [p * (weights if v is first else v.from_input(first.to_input(weights), p))
+                for v, p in zip(self.views, probs4, strict=True)], reliable
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
                   presence: torch.Tensor, reliable: list[bool]) -> int | None:

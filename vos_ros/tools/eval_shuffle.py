@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from vos_ros.tools.eval_text import iou
 from vos_ros.tools.media import FrameSource
 
 CUP_IDS, BALL_ID, CARRIER_ID = (1, 2, 3), 4, 1
@@ -53,11 +54,6 @@ def largest_regions(mask: np.ndarray, count: int, min_area: int) -> list[np.ndar
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
     order = [i for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1 if stats[i, cv2.CC_STAT_AREA] >= min_area]
     return [labels == i for i in order[:count]] or [np.zeros(mask.shape, bool)]
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = (a | b).sum()
-    return float((a & b).sum() / union) if union else 0.0
 
 
 def score(video: Path, masks_dir: Path) -> dict[str, float]:
