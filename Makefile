@@ -55,7 +55,7 @@ demo: setup
 	$(PY) -m vos_ros.tools.demo
 
 lint: setup
-	$(VENV)/bin/ruff check vos_ros tests launch scripts
+	$(VENV)/bin/ruff check vos_ros test launch scripts
 
 test: setup lint
 	$(PY) -m pytest -q
