@@ -15,10 +15,15 @@ from typing import Any, TypeVar
 import yaml
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# A wheel (`pip install .`, pyproject.toml) carries config/ and models/ inside the package, here.
+WHEEL_SHARE_DIR = Path(__file__).resolve().parents[1] / "_share"
 
 
 def _share_dir() -> Path:
-    """config/ and models/ live at the repo root, or in share/vos_ros after an install."""
+    """config/ and models/ live in the wheel's vos_ros/_share, at the repo root, or in share/vos_ros after
+    an ament install (in that order: the wheel's folder exists only in a wheel)."""
+    if (WHEEL_SHARE_DIR / "config").is_dir():
+        return WHEEL_SHARE_DIR
     if (PACKAGE_ROOT / "config").is_dir():
         return PACKAGE_ROOT
     try:  # colcon / cmake install: <prefix>/share/vos_ros
@@ -33,6 +38,20 @@ SHARE_DIR = _share_dir()
 CONFIG_DIR = SHARE_DIR / "config"
 MODELS_DIR = SHARE_DIR / "models"
 TRACKER_CONFIG = CONFIG_DIR / "vos_tracker.yaml"
+PROFILES_DIR = CONFIG_DIR / "profiles"   # partial tracker parameter files for a kind of machine
+
+
+def profile_names() -> list[str]:
+    """Names of the profiles in config/profiles (file names without .yaml)."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def profile_path(name: str) -> Path:
+    """The parameter file of profile ``name`` (e.g. "jetson_orin"); ValueError naming the known ones."""
+    names = profile_names()
+    if name not in names:
+        raise ValueError(f"unknown profile '{name}'; known: {', '.join(names)} (files in {PROFILES_DIR})")
+    return PROFILES_DIR / f"{name}.yaml"
 
 
 def load_params(path: str | Path = TRACKER_CONFIG) -> dict[str, Any]:
@@ -194,11 +213,13 @@ class TrackerConfig:
         )
 
     @classmethod
-    def load(cls, path: str | Path = TRACKER_CONFIG, **overrides: Any) -> TrackerConfig:
-        """The defaults of config/vos_tracker.yaml with the parameters ``path`` sets (a ROS params file may
-        set just some); ``overrides`` use dotted names with '__' for '.' (memory__top_k=10)."""
+    def load(cls, path: str | Path = TRACKER_CONFIG, profile: str | None = None, **overrides: Any) -> TrackerConfig:
+        """The defaults of config/vos_tracker.yaml, then the parameters of ``profile`` (config/profiles), then
+        those ``path`` sets (a ROS params file may set just some); ``overrides`` last, with dotted names
+        with '__' for '.' (memory__top_k=10)."""
         params = load_params(TRACKER_CONFIG)
-        given = load_params(path) if Path(path) != TRACKER_CONFIG else {}
+        given = load_params(profile_path(profile)) if profile else {}
+        given.update(load_params(path) if Path(path) != TRACKER_CONFIG else {})
         given.update({key.replace("__", "."): value for key, value in overrides.items()})
         renamed = renamed_parameters(given)
         if renamed:

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vos_ros.core.box_path import boxes_to_masks
-from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig, profile_names
 from vos_ros.core.model import VOSModel
 from vos_ros.core.session import Session
 from vos_ros.core.types import Box, FrameResult, Prompt
@@ -112,6 +112,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", help="image topic of a bag (needed when it has several)")
     parser.add_argument("--out", type=Path, required=True, help="overlay video to write (.mp4)")
     parser.add_argument("--masks", type=Path, help="folder for per-frame label PNGs (uint16, pixel = id)")
+    parser.add_argument("--profile", choices=profile_names(),
+                        help="machine profile (config/profiles/NAME.yaml), applied before --config")
     parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter YAML")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--fps", type=float, default=30.0,
@@ -197,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
             plan.phrases.setdefault(frame, []).append(phrase)
         if args.adapt_steps and set(plan.frames) != {0}:
             raise ValueError("--adapt-steps adapts to the first frame's boxes: give every prompt on frame 0")
-        config = TrackerConfig.load(args.config)
+        config = TrackerConfig.load(args.config, profile=args.profile)
         set_threads(config.model)
         source = FrameSource(args.input, topic=args.topic, max_frames=args.max_frames)
         stats = track(source, plan, config, args.out, args.masks, args.fps, AdaptConfig(steps=args.adapt_steps),
