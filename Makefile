@@ -5,12 +5,13 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vos_ros_setup
+VISION_MSGS_STAMP := $(VENV)/.vision_msgs
 BUILD := $(CURDIR)/build/vos_ros
 export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
 
 .PHONY: setup demo test lint bench clean interfaces detectors
 
-setup: $(STAMP)
+setup: $(STAMP) $(VISION_MSGS_STAMP)
 
 $(VENV)/.deps: requirements-cpu.txt requirements.txt requirements-ros.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,6 +48,26 @@ $(STAMP): $(VENV)/.deps CMakeLists.txt package.xml $(wildcard msg/*.msg srv/*.sr
 	printf '#!/bin/sh\nexec %s -m vos_ros.tools.cli "$$@"\n' $(PY) > $(VENV)/bin/vos-ros && chmod +x $(VENV)/bin/vos-ros
 	$(PY) -c "from vos_ros.msg import TrackArray; from vos_ros.srv import AddObjects; import vos_ros.core"
 	touch $@
+
+# vision_msgs (for the tracker's `detections`) has no PyPI wheel: where none is importable, the subset in
+# interfaces/vision_msgs is built into the venv (copied, not linked: build/vision_msgs may be deleted).
+# The stamp says "built" when we built it, so a changed .msg rebuilds ours but never replaces another one.
+# Ordered after $(STAMP), which applies scripts/fix_rosidl_cmake.sh to the wheels' cmake files.
+VISION_MSGS_SRC := interfaces/vision_msgs
+$(VISION_MSGS_STAMP): $(VENV)/.deps $(VISION_MSGS_SRC)/CMakeLists.txt $(VISION_MSGS_SRC)/package.xml \
+                      $(wildcard $(VISION_MSGS_SRC)/msg/*.msg) | $(STAMP)
+	@if $(PY) -c "from vision_msgs.msg import Detection2DArray" 2>/dev/null && ! grep -qx built $@ 2>/dev/null; then \
+	  echo "vision_msgs: using the installed one" && echo installed > $@; \
+	else \
+	  set -e; mkdir -p build/vision_msgs; \
+	  AMENT_PREFIX_PATH=$(VENV) cmake -S $(VISION_MSGS_SRC) -B build/vision_msgs -DCMAKE_BUILD_TYPE=Release \
+	    -DBUILD_TESTING=OFF -DCMAKE_PREFIX_PATH=$(VENV) -DCMAKE_INSTALL_PREFIX=$(VENV) \
+	    -DPython3_EXECUTABLE=$(PY) > build/vision_msgs.configure.log; \
+	  cmake --build build/vision_msgs -j2 > build/vision_msgs.build.log; \
+	  cmake --install build/vision_msgs > build/vision_msgs.install.log; \
+	  $(PY) -c "from vision_msgs.msg import Detection2DArray"; \
+	  echo "vision_msgs: built from $(VISION_MSGS_SRC) into $(VENV)" && echo built > $@; \
+	fi
 
 interfaces: setup
 	cmake --build $(BUILD) -j2 && cmake --install $(BUILD)
