@@ -1,4 +1,4 @@
-"""FrameResult -> TrackArray / MarkerArray / DiagnosticStatus, without a running node."""
+"""FrameResult -> TrackArray / Detection2DArray / MarkerArray / DiagnosticStatus, without a running node."""
 from __future__ import annotations
 
 import numpy as np
@@ -51,3 +51,41 @@ def test_diagnostic_values_are_strings() -> None:
     status = outputs.diagnostic_status("n: tracker", "vos", {"fps": 12.345, "drops": 3}, DiagnosticStatus.OK, "ok")
     assert {kv.key: kv.value for kv in status.values} == {"fps": "12.35", "drops": "3"}
     assert status.level == DiagnosticStatus.OK
+
+
+def test_detections_one_per_visible_track_with_the_track_box() -> None:
+    h = Header(frame_id="cam")
+    h.stamp.sec = 12
+    msg = outputs.detection_array(h, _result())
+    assert type(msg) is outputs.detection_array_type()
+    assert msg.header.frame_id == "cam" and msg.header.stamp.sec == 12
+    (det,) = msg.detections  # the occluded track 5 has no box: no detection
+    assert det.id == "3" and det.header.frame_id == "cam" and det.header.stamp.sec == 12
+    (hyp,) = det.results
+    assert hyp.hypothesis.class_id == "mug" and hyp.hypothesis.score == pytest.approx(0.9)
+    # the TrackArray box of track 3 is x 30, y 10, w 20, h 10: centre (40, 15)
+    track = outputs.track_array(h, _result(), {}).tracks[0]
+    assert (det.bbox.size_x, det.bbox.size_y) == (track.bbox.width, track.bbox.height) == (20, 10)
+    assert (det.bbox.center.position.x, det.bbox.center.position.y) == pytest.approx(
+        (track.bbox.x_offset + 10, track.bbox.y_offset + 5))
+    assert det.bbox.center.theta == 0.0
+
+
+def test_vision_msgs_types_have_the_upstream_fields() -> None:
+    """Field names, types and order of vision_msgs 4.x (ros-perception/vision_msgs, branch ros2)."""
+    import vision_msgs.msg as msgs  # every ROS distro has it; make setup builds interfaces/vision_msgs
+
+    expected = {
+        "Detection2DArray": {"header": "std_msgs/Header", "detections": "sequence<vision_msgs/Detection2D>"},
+        "Detection2D": {"header": "std_msgs/Header", "results": "sequence<vision_msgs/ObjectHypothesisWithPose>",
+                        "bbox": "vision_msgs/BoundingBox2D", "id": "string"},
+        "ObjectHypothesisWithPose": {"hypothesis": "vision_msgs/ObjectHypothesis",
+                                     "pose": "geometry_msgs/PoseWithCovariance"},
+        "ObjectHypothesis": {"class_id": "string", "score": "double"},
+        "BoundingBox2D": {"center": "vision_msgs/Pose2D", "size_x": "double", "size_y": "double"},
+        "Pose2D": {"position": "vision_msgs/Point2D", "theta": "double"},
+        "Point2D": {"x": "double", "y": "double"},
+    }
+    for name, fields in expected.items():
+        got = getattr(msgs, name).get_fields_and_field_types()
+        assert list(got.items()) == list(fields.items()), name

@@ -1,10 +1,11 @@
-"""FrameResult -> the tracker node's output messages (tracks, markers, diagnostics).
+"""FrameResult -> the tracker node's output messages (tracks, detections, markers, diagnostics).
 
 Pure functions of their inputs, so they are tested without a running node.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
@@ -16,6 +17,9 @@ from vos_ros.core.depth import Intrinsics
 from vos_ros.core.types import FrameResult, ObjectResult
 from vos_ros.core.visualize import colour_for
 from vos_ros.msg import Track, TrackArray
+
+if TYPE_CHECKING:
+    from vision_msgs.msg import Detection2DArray
 
 Centroid = tuple[float, float, float]
 TEXT_HEIGHT_M = 0.04
@@ -35,6 +39,32 @@ def track_array(header: Header, result: FrameResult, centroids: Mapping[int, Cen
             t.has_centroid = True
             t.centroid = Point(x=centroids[obj.id][0], y=centroids[obj.id][1], z=centroids[obj.id][2])
         msg.tracks.append(t)
+    return msg
+
+
+def detection_array_type() -> type[Detection2DArray]:
+    """vision_msgs/Detection2DArray; ImportError where vision_msgs is not installed (every ROS distro
+    has it; a PyPI-only venv has it once make setup built interfaces/vision_msgs)."""
+    from vision_msgs.msg import Detection2DArray
+
+    return Detection2DArray
+
+
+def detection_array(header: Header, result: FrameResult) -> Detection2DArray:
+    """One Detection2D per visible object: id = track id, class_id = label, score = presence, the box
+    in pixels as in TrackArray (centre = x + w / 2, edges at x and x + w). Needs vision_msgs."""
+    from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+    msg = Detection2DArray(header=header)
+    for obj in result.objects:
+        if obj.box is None:
+            continue
+        x, y, w, h = (float(v) for v in obj.box)
+        bbox = BoundingBox2D(size_x=w, size_y=h)
+        bbox.center.position.x, bbox.center.position.y = x + w / 2.0, y + h / 2.0
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id, hypothesis.hypothesis.score = obj.label, float(obj.presence)
+        msg.detections.append(Detection2D(header=header, id=str(obj.id), results=[hypothesis], bbox=bbox))
     return msg
 
 

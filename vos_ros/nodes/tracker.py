@@ -4,8 +4,9 @@
     python -m vos_ros.nodes.tracker --ros-args ...          (same, from the source tree)
 
 Subscribes `image` (sensor_msgs/Image, or CompressedImage with node.compressed_input), and with
-node.use_depth `depth` + `camera_info`. Publishes `tracks`, `label_image`, `overlay`, `markers` and
-/diagnostics; serves `add_objects`, `remove_objects`, `reset`. All names are relative.
+node.use_depth `depth` + `camera_info`. Publishes `tracks`, `detections` (vision_msgs/Detection2DArray,
+where vision_msgs is installed), `label_image`, `overlay`, `markers` and /diagnostics; serves
+`add_objects`, `remove_objects`, `reset`. All names are relative.
 
 Threads: the executor only queues frames and answers services; a worker thread runs the Session
 on the newest queued frame (older ones are dropped and counted), and every other piece of torch
@@ -45,7 +46,8 @@ from vos_ros.core.visualize import draw_overlay
 from vos_ros.core.weights import load_model, set_threads
 from vos_ros.msg import TrackArray
 from vos_ros.nodes import convert, outputs
-from vos_ros.nodes.inputs import InputSubscription, StampBuffer, publisher_overrides
+from vos_ros.nodes.depth_pairing import PairingWatch, miss_reason
+from vos_ros.nodes.inputs import InputSubscription, StampBuffer, publisher_overrides, stamp_ns
 from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.srv import AddObjects, RemoveObjects
@@ -101,7 +103,9 @@ class TrackerNode(LifecycleNode):
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._depth = StampBuffer(10)  # appended by the executor, read by the worker
+        self._newest_depth_ns: int | None = None
         self._camera_info: CameraInfo | None = None
+        self._pairing = PairingWatch()  # images with and without depth + camera_info (node.use_depth)
         self._stats = Stats()
         # what /diagnostics reports of the session, left by the worker after each step and job: the
         # diagnostics timer never waits for the session lock (held for a whole step)
@@ -147,6 +151,15 @@ class TrackerNode(LifecycleNode):
         self._pub_overlay = self.create_publisher(Image, "overlay", 2, qos_overriding_options=overrides)
         self._pub_markers = self.create_publisher(MarkerArray, "markers", 10, qos_overriding_options=overrides)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        pubs = [self._pub_tracks, self._pub_labels, self._pub_overlay, self._pub_markers, self._pub_diag]
+        try:  # vision_msgs: every ROS distro has it, a bare PyPI venv may not
+            self._pub_detections = self.create_publisher(outputs.detection_array_type(), "detections", 10,
+                                                         qos_overriding_options=overrides)
+            pubs.append(self._pub_detections)
+        except ImportError as exc:
+            self._pub_detections = None
+            self.get_logger().warning(f"`detections` is off: vision_msgs is not importable ({exc}); "
+                                      "install ros-$ROS_DISTRO-vision-msgs, or run make setup in a PyPI venv")
         image_type = CompressedImage if cfg.compressed_input else Image
         # reliability per cfg.input_reliability; auto follows the publishers (vos_ros.nodes.inputs)
         self._image_sub = InputSubscription(self, image_type, "image", self._on_image, cfg.input_reliability)
@@ -162,7 +175,6 @@ class TrackerNode(LifecycleNode):
             self.create_service(Trigger, "reset", self._srv_reset),
         ]
         timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
-        pubs = [self._pub_tracks, self._pub_labels, self._pub_overlay, self._pub_markers, self._pub_diag]
         self._entities = ([(self.destroy_publisher, e) for e in pubs]
                           + [(InputSubscription.destroy, e) for e in subs]
                           + [(self.destroy_service, e) for e in services] + [(self.destroy_timer, timer)])
@@ -213,6 +225,7 @@ class TrackerNode(LifecycleNode):
         self._entities = []
         self._image_sub = None
         self._depth.clear()
+        self._newest_depth_ns = None
         self._camera_info = None
         self._state = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
@@ -252,6 +265,7 @@ class TrackerNode(LifecycleNode):
 
     def _on_depth(self, msg: Image) -> None:
         self._depth.append(msg)
+        self._newest_depth_ns = stamp_ns(msg)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
@@ -342,11 +356,12 @@ class TrackerNode(LifecycleNode):
             stats.step_ms.append(result.timings_ms.get("total", 0.0))
 
     def _centroids(self, msg: Image | CompressedImage, result: FrameResult) -> dict[int, tuple]:
-        info = self._camera_info
-        if not self.node_cfg.use_depth or info is None:
+        if not self.node_cfg.use_depth:
             return {}
+        info = self._camera_info
         depth = self._depth.nearest(msg, self.node_cfg.depth_tolerance)
-        if depth is None:
+        self._note_pairing(msg, info is not None, depth is not None)
+        if info is None or depth is None:
             return {}
         try:
             depth_m = convert.depth_to_metres(depth)
@@ -362,6 +377,16 @@ class TrackerNode(LifecycleNode):
                     found[obj.id] = c
         return found
 
+    def _note_pairing(self, msg: Image | CompressedImage, has_info: bool, has_depth: bool) -> None:
+        """Count the image as paired or not; warn (at most every 5 s) once images have gone without
+        depth or camera_info for a while, so that centroids do not silently never appear."""
+        reason = "" if has_info and has_depth else miss_reason(
+            stamp_ns(msg), has_info, has_depth, self._newest_depth_ns, self.node_cfg.depth_tolerance,
+            self.resolve_topic_name("depth"), self.resolve_topic_name("camera_info"))
+        warning = self._pairing.frame(reason, time.monotonic())
+        if warning is not None:
+            self.get_logger().warning(warning, throttle_duration_sec=5.0)
+
     def _intrinsics(self, width: int, height: int) -> Intrinsics:
         info = self._camera_info
         if info is not None:
@@ -375,6 +400,8 @@ class TrackerNode(LifecycleNode):
         header = msg.header
         centroids = self._centroids(msg, result)
         self._pub_tracks.publish(outputs.track_array(header, result, centroids))
+        if self._pub_detections is not None:
+            self._pub_detections.publish(outputs.detection_array(header, result))
         self._pub_labels.publish(convert.array_to_image(result.label_image, "mono16", header))
         if self.node_cfg.publish_overlay and self._pub_overlay.get_subscription_count() > 0:
             labels = {o.id: o.label for o in result.objects}
@@ -488,6 +515,7 @@ class TrackerNode(LifecycleNode):
             "memory_bytes": memory.get("bytes", 0),
             "memory_token_bound": memory.get("token_bound", 0),
             **(self._image_sub.values("image") if self._image_sub is not None else {}),
+            **(self._pairing.values() if self.node_cfg.use_depth else {}),
         }
         active = self._active.is_set()
         level = DiagnosticStatus.OK if active else DiagnosticStatus.WARN
