@@ -1,0 +1,57 @@
+"""vos-ros bench speed: steady state (moving frames, memory at its bound), interleaved rounds, JSON fields."""
+import json
+
+import numpy as np
+import pytest
+
+from vos_ros.tools.bench_speed import DEMO_VIDEO, MovingFrames
+from vos_ros.tools.cli import main
+from vos_ros.tools.davis_io import data_root
+
+SMALL_MEMORY = """/**/vos_tracker:
+  ros__parameters:
+    memory.working_frames: 2
+    memory.long_term_tokens: 16
+    memory.prototypes_per_frame: 8
+"""
+
+
+def test_a_tiny_run_writes_sane_medians_and_spreads(tmp_path, capsys):
+    config = tmp_path / "small_memory.yaml"
+    config.write_text(SMALL_MEMORY)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "speed", "--sizes", "64x96", "--objects", "1,2", "--frames", "2", "--rounds", "2",
+                 "--device", "cpu", "--config", str(config), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["runtime"] == "torch" and result["rounds"] == 2
+    assert [(r["input"], r["network_input"], r["objects"]) for r in result["rows"]] == [
+        ("96x64", "96x64", 1), ("96x64", "96x64", 2)]
+    for row in result["rows"]:
+        for key in ("step_ms", "backbone_ms", "ratio", "vs_one_object"):
+            d = row[key]
+            assert 0 < d["min"] <= d["median"] <= d["max"], (key, d)
+        assert row["fps"] == pytest.approx(1e3 / row["step_ms"]["median"])
+        assert 0 <= row["visible"] <= row["objects"]
+        memory = row["memory"]   # at its bound before the first timed frame
+        assert memory["working_frames"] == 2 and memory["long_term_tokens"] == 16 and memory["prompt_frames"] == 1
+        assert row["warmup_frames"] >= 1 + 2 + 16 // 8
+    assert result["rows"][0]["vs_one_object"]["median"] == 1.0
+    table = capsys.readouterr().out
+    assert "step/backbone" in table and "vs 1 object" in table and "2 interleaved rounds x 2 timed frames" in table
+
+
+def test_only_the_torch_runtime_is_offered(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "speed", "--runtime", "onnxruntime"])
+    assert "invalid choice: 'onnxruntime'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["photo", "video"])
+def test_the_frames_move(source):
+    video = data_root() / DEMO_VIDEO
+    if source == "video" and not video.is_file():
+        pytest.skip(f"{video} absent")
+    frames = MovingFrames(video if source == "video" else None, 48)
+    clip = [frames.frame(k, 48, 80) for k in range(0, 60, 5)]
+    assert all(f.shape == (48, 80, 3) for f in clip)
+    assert all(not np.array_equal(a, b) for a, b in zip(clip, clip[1:], strict=False))
