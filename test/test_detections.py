@@ -8,6 +8,8 @@ id, label, score and box; images that find no depth or camera_info must be repor
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,7 +40,7 @@ def stamped(k: int) -> Header:
     return h
 
 
-def same(h: Header) -> callable:
+def same(h: Header) -> Callable[[Any], bool]:
     key = (h.stamp.sec, h.stamp.nanosec, h.frame_id)
     return lambda m: (m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id) == key
 
