@@ -23,14 +23,16 @@ LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "vos.launch.py"
 @pytest.mark.launch_test
 def generate_test_description() -> LaunchDescription:
     include = IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-                                       launch_arguments={"camera": "/cam/image_raw", "namespace": "lt"}.items())
+                                       launch_arguments={"image": "/cam/image_raw", "namespace": "lt",
+                                                         "use_depth": "true", "device": "cpu"}.items())
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 
 
 class TestTrackerComesUp(unittest.TestCase):
     def test_tracker_is_configured_and_activated(self, proc_output) -> None:
         proc_output.assertWaitFor("configured: image as Image", timeout=60)
-        proc_output.assertWaitFor("active: model loaded", timeout=120)
+        proc_output.assertWaitFor("depth on", timeout=60)  # use_depth:=true reached the node
+        proc_output.assertWaitFor("(device cpu)", timeout=120)  # active, on the device:=cpu
 
 
 @launch_testing.post_shutdown_test()
