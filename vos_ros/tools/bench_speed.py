@@ -169,10 +169,12 @@ def run(args: argparse.Namespace) -> int:
         sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
         counts = [int(c) for c in args.objects.split(",")]
     except ValueError:
-        raise SystemExit(f"vos-ros bench speed: --sizes must be HxW[,HxW...] and --objects n[,n...], got "
-                         f"'{args.sizes}' and '{args.objects}'") from None
-    if min(counts) < 1 or args.frames < 1 or args.rounds < 1 or any(len(s) != 2 or min(s) < 16 for s in sizes):
-        raise SystemExit("vos-ros bench speed: object counts, --frames and --rounds must be >= 1, sizes HxW >= 16")
+        sizes, counts = [], []
+    if not sizes or any(len(s) != 2 or min(s) < 16 for s in sizes) or not counts or min(counts) < 1:
+        raise SystemExit(f"vos-ros bench speed: --sizes must be HxW[,HxW...] (each side >= 16) and --objects "
+                         f"n[,n...] (n >= 1), got '{args.sizes}' and '{args.objects}'")
+    if args.frames < 1 or args.rounds < 1:
+        raise SystemExit(f"vos-ros bench speed: --frames and --rounds must be >= 1, got {args.frames}, {args.rounds}")
     if args.video is not None and not args.video.is_file():
         raise SystemExit(f"vos-ros bench speed: --video {args.video} does not exist")
     overrides = {f"model__{k}": v for k, v in (("device", args.device), ("precision", args.precision)) if v}
