@@ -48,7 +48,7 @@ def _require_dir(path: Path) -> Path:
     return path
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def read_rgb_fast(path: Path) -> np.ndarray:
     # cv2, not davis_io.read_rgb (PIL): decoding is most of a clip's cost and cv2 is ~2x faster here.
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
@@ -101,29 +101,36 @@ def load_instances(root: Path, min_px: int = 1500, max_border_frac: float = 0.1)
         wanted = [o for o in objects[image_id]["objects"] if o["visible_px"] >= min_px]
         if not wanted:
             continue
-        rgb = _read_rgb(coco / "JPEGImages" / image_id / "00000.jpg")
+        rgb = read_rgb_fast(coco / "JPEGImages" / image_id / "00000.jpg")
         lab = read_labels(coco / "Annotations" / image_id / "00000.png")  # void (crowd) -> 0
-        for obj in wanted:
-            mask = _drop_fragments(lab == obj["id"])
-            ys, xs = np.nonzero(mask)
-            if len(ys) < min_px:
-                continue
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            border = mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum()
-            if border > max_border_frac * ((x1 - x0) + (y1 - y0)):
-                continue
-            crop_rgb, crop_a = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8) * 255
-            shrink = MAX_INSTANCE_SIDE / np.sqrt(len(ys))
-            if shrink < 1:
-                size = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
-                crop_rgb = cv2.resize(crop_rgb, size, interpolation=cv2.INTER_AREA)
-                crop_a = cv2.resize(crop_a, size, interpolation=cv2.INTER_AREA)
-                crop_a = np.where(crop_a >= 128, 255, 0).astype(np.uint8)
-            bank.append(Instance(np.ascontiguousarray(crop_rgb), crop_a, int((crop_a > 0).sum()),
-                                 image_id, obj["category"]))
+        cut = (cut_instance(rgb, lab == obj["id"], image_id, obj["category"], min_px, max_border_frac)
+               for obj in wanted)
+        bank.extend(inst for inst in cut if inst is not None)
     if not bank:
         raise ValueError(f"no COCO instance in {coco} has >= {min_px} visible pixels")
     return tuple(bank)
+
+
+def cut_instance(rgb: np.ndarray, mask: np.ndarray, image_id: str, category: str, min_px: int,
+                 max_border_frac: float) -> Instance | None:
+    """One object of an RGB image cut out by its mask (stray fragments dropped, large crops shrunk to
+    MAX_INSTANCE_SIDE); None when under ``min_px`` pixels or cut by the image border (see load_instances)."""
+    mask = _drop_fragments(mask)
+    ys, xs = np.nonzero(mask)
+    if len(ys) < min_px:
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    border = mask[0].sum() + mask[-1].sum() + mask[:, 0].sum() + mask[:, -1].sum()
+    if border > max_border_frac * ((x1 - x0) + (y1 - y0)):
+        return None
+    crop_rgb, crop_a = rgb[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8) * 255
+    shrink = MAX_INSTANCE_SIDE / np.sqrt(len(ys))
+    if shrink < 1:
+        size = (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink)))
+        crop_rgb = cv2.resize(crop_rgb, size, interpolation=cv2.INTER_AREA)
+        crop_a = cv2.resize(crop_a, size, interpolation=cv2.INTER_AREA)
+        crop_a = np.where(crop_a >= 128, 255, 0).astype(np.uint8)
+    return Instance(np.ascontiguousarray(crop_rgb), crop_a, int((crop_a > 0).sum()), image_id, category)
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,7 +150,7 @@ def background_paths(root: Path, min_side: int = 200) -> tuple[tuple[Path, ...],
 # Geometry and photometry shared by both datasets
 
 
-def _affine(scale: float, angle_deg: float, pivot: tuple[float, float], centre: np.ndarray,
+def affine_matrix(scale: float, angle_deg: float, pivot: tuple[float, float], centre: np.ndarray,
             flip: bool = False) -> np.ndarray:
     """2x3 matrix: mirror (optional), rotate and scale about ``pivot`` (source px), put it at ``centre``."""
     a = np.deg2rad(angle_deg)
@@ -178,7 +185,7 @@ def camera_path(rng: np.random.Generator, src_hw: tuple[int, int], out_hw: tuple
     mats = []
     for p in phase:
         w, c = widths[0] + p * (widths[1] - widths[0]), c0 + p * (c1 - c0)
-        m = _affine(ow / w, 0.0, (c[0], c[1]), np.array([(ow - 1) / 2, (oh - 1) / 2]))
+        m = affine_matrix(ow / w, 0.0, (c[0], c[1]), np.array([(ow - 1) / 2, (oh - 1) / 2]))
         if flip:
             m = np.array([[-1.0, 0, ow - 1], [0, 1, 0]]) @ np.vstack([m, [0, 0, 1]])
         mats.append(m)
@@ -251,7 +258,7 @@ class _ClipDataset(Dataset):
 
 
 @dataclass
-class _Sprite:
+class PastedSprite:
     """One pasted instance in one clip: its crop (colour-jittered) and its per-frame placement."""
 
     rgb: np.ndarray  # float32 h x w x 3
@@ -259,6 +266,27 @@ class _Sprite:
     slot: int  # object slot, or -1 for unlabelled clutter
     mats: list[np.ndarray]  # per frame, crop -> frame
     instance: int  # index into the instance bank
+
+
+def render_sprites(bg: np.ndarray, sprites: list[PastedSprite], max_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha-composite sprites bottom-up onto float T x H x W x 3 ``bg`` (in place); masks T x
+    ``max_objects`` x H x W = pixels where a labelled sprite is the top one."""
+    t_len, h, w = bg.shape[:3]
+    frames = bg
+    owner = np.full((t_len, h, w), -1, np.int16)
+    for sp in sprites:
+        for t, m in enumerate(sp.mats):
+            placed = _warp_into((h, w), m, sp.alpha)
+            if placed is None:
+                continue
+            roi, mm, shape, a = placed
+            rgb = cv2.warpAffine(sp.rgb, mm, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            af = (a.astype(np.float32) / 255.0)[..., None]
+            region = frames[t][roi]
+            region += af * (rgb - region)
+            owner[t][roi][a >= 128] = sp.slot  # clutter (-1) hides what it covers
+    masks = owner[:, None] == np.arange(max_objects, dtype=np.int16)[None, :, None, None]
+    return frames, masks
 
 
 class SyntheticClips(_ClipDataset):
@@ -317,7 +345,7 @@ class SyntheticClips(_ClipDataset):
         if sprites is None:
             raise RuntimeError(f"clip {index}: could not place any object visibly in frame 0")
         bg = self._background(rng, times)
-        frames, masks = self._render(bg, sprites)
+        frames, masks = render_sprites(bg, sprites, self.max_objects)
         frames = photometric(rng, frames)
         valid = np.zeros(self.max_objects, bool)
         instance = np.full(self.max_objects, -1, np.int64)
@@ -330,7 +358,7 @@ class SyntheticClips(_ClipDataset):
     def _background(self, rng: np.random.Generator, times: np.ndarray) -> np.ndarray:
         davis, coco = self.backgrounds
         pool = davis if rng.random() < 0.5 else coco
-        img = _read_rgb(pool[int(rng.integers(len(pool)))])
+        img = read_rgb_fast(pool[int(rng.integers(len(pool)))])
         mats = camera_path(rng, img.shape[:2], self.size, times / max(times[-1], 1), flip=rng.random() < 0.5)
         h, w = self.size
         return np.stack([cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -338,7 +366,7 @@ class SyntheticClips(_ClipDataset):
 
     # -- objects --------------------------------------------------------------------------------------------
     def _sprite(self, rng: np.random.Generator, instance: int, slot: int, times: np.ndarray,
-                target_side: float) -> _Sprite:
+                target_side: float) -> PastedSprite:
         """Colour-jittered crop and a random trajectory starting at a random in-frame centre."""
         h, w = self.size
         inst = self.instances[instance]
@@ -356,8 +384,8 @@ class SyntheticClips(_ClipDataset):
         angle = rng.uniform(-15, 15) + rng.uniform(-2, 2) * tau
         centres = self._trajectory(rng, p0, tau, radius * max(1.0, scale.max() / s0))
         flip = rng.random() < 0.5
-        mats = [_affine(s, a, pivot, c, flip) for s, a, c in zip(scale, angle, centres, strict=True)]
-        return _Sprite(rgb, alpha, slot, mats, instance)
+        mats = [affine_matrix(s, a, pivot, c, flip) for s, a, c in zip(scale, angle, centres, strict=True)]
+        return PastedSprite(rgb, alpha, slot, mats, instance)
 
     def _trajectory(self, rng: np.random.Generator, p0: np.ndarray, tau: np.ndarray, radius: float
                     ) -> np.ndarray:
@@ -387,7 +415,7 @@ class SyntheticClips(_ClipDataset):
         return centres + u * dist * bump[:, None]
 
     def _place(self, rng: np.random.Generator, sprite_ids: list[int], slots: list[int], times: np.ndarray,
-               twin: bool, tries: int = 8) -> list[_Sprite] | None:
+               twin: bool, tries: int = 8) -> list[PastedSprite] | None:
         """Sprites whose labelled ones are visible enough in frame 0; re-places offenders, then drops them.
 
         None when every labelled object had to be dropped.
@@ -417,7 +445,7 @@ class SyntheticClips(_ClipDataset):
                 sp.slot = labelled.index(sp.slot)
         return kept if labelled else None
 
-    def _poorly_visible(self, sprites: list[_Sprite]) -> list[int]:
+    def _poorly_visible(self, sprites: list[PastedSprite]) -> list[int]:
         """Indices of sprites showing < max(min_first_px, half their own area) pixels in frame 0."""
         h, w = self.size
         owner = np.full((h, w), -1, np.int16)
@@ -433,24 +461,6 @@ class SyntheticClips(_ClipDataset):
         visible = np.bincount(owner[owner >= 0].ravel(), minlength=len(sprites))
         return [j for j in range(len(sprites)) if visible[j] < max(self.min_first_px, 0.5 * area[j])]
 
-    def _render(self, bg: np.ndarray, sprites: list[_Sprite]) -> tuple[np.ndarray, np.ndarray]:
-        """Alpha-composite sprites bottom-up; masks = pixels where a labelled sprite is the top one."""
-        t_len, h, w = bg.shape[:3]
-        frames = bg
-        owner = np.full((t_len, h, w), -1, np.int16)
-        for sp in sprites:
-            for t, m in enumerate(sp.mats):
-                placed = _warp_into((h, w), m, sp.alpha)
-                if placed is None:
-                    continue
-                roi, mm, shape, a = placed
-                rgb = cv2.warpAffine(sp.rgb, mm, shape, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                af = (a.astype(np.float32) / 255.0)[..., None]
-                region = frames[t][roi]
-                region += af * (rgb - region)
-                owner[t][roi][a >= 128] = sp.slot  # clutter (-1) hides what it covers
-        masks = owner[:, None] == np.arange(self.max_objects, dtype=np.int16)[None, :, None, None]
-        return frames, masks
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -513,7 +523,7 @@ class DavisClips(_ClipDataset):
         picks = start + np.concatenate([[0], np.cumsum(gaps)])
         base = self.root / DAVIS_TRAIN_DIR
         stems = [f"{numbers[i]:05d}" for i in picks]
-        imgs = [_read_rgb(base / "JPEGImages" / "480p" / name / f"{s}.jpg") for s in stems]
+        imgs = [read_rgb_fast(base / "JPEGImages" / "480p" / name / f"{s}.jpg") for s in stems]
         labs = [read_labels(base / "Annotations" / "480p" / name / f"{s}.png") * np.uint8(255) for s in stems]
         times = np.array([numbers[i] for i in picks])
         mats = self._crop(rng, labs[0], times)
@@ -610,7 +620,7 @@ class CocoBoxCrops(Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, index])
         image_id, label = self.targets[int(rng.integers(len(self.targets)))]
-        rgb = _read_rgb(self.coco / "JPEGImages" / image_id / "00000.jpg")
+        rgb = read_rgb_fast(self.coco / "JPEGImages" / image_id / "00000.jpg")
         mask = read_labels(self.coco / "Annotations" / image_id / "00000.png") == label
         height, width = mask.shape
         ys, xs = np.nonzero(mask)
