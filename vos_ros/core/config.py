@@ -101,6 +101,7 @@ def from_params(cls: type[T], params: dict[str, Any], group: str) -> T:
 
 PRECISIONS = ("fp32", "bf16")                 # network arithmetic
 PRECISION_CHOICES = ("auto", *PRECISIONS)     # what model.precision takes (auto: see core.model)
+RUNTIMES = ("torch", "onnxruntime")           # what runs the network (model.runtime)
 
 @dataclass
 class ModelRuntimeConfig:
@@ -115,6 +116,12 @@ class ModelRuntimeConfig:
     upscale: bool = field(metadata=describe(
         "scale frames with a smaller short side up to model.input_short_side (more accurate, slower)"))
     threads: int = field(metadata=describe("torch CPU threads (0 = torch default)"))
+    runtime: str = field(metadata=describe(
+        "what runs the network: torch, or onnxruntime (its ONNX graphs, vos_ros/core/onnx_runtime.py; CPU "
+        "provider, CUDA / TensorRT providers where installed and model.device is CUDA)"))
+    onnx_dir: str = field(metadata=describe(
+        "model.runtime onnxruntime: folder of `vos-ros export onnx` graphs; empty = exported to .cache/onnx "
+        "on first use"))
     box_crop_side: int = field(metadata=describe(
         "box prompts are segmented in a crop around the box scaled to this short side (the training scale)"))
     box_threshold: float = field(metadata=describe("box-path probability above which a pixel is the object"))
@@ -136,6 +143,8 @@ class ModelRuntimeConfig:
             raise ValueError(f"model.box_threshold must be in (0, 1), got {self.box_threshold}")
         if self.precision not in PRECISION_CHOICES:
             raise ValueError(f"model.precision must be one of {PRECISION_CHOICES}, got '{self.precision}'")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"model.runtime must be one of {RUNTIMES}, got '{self.runtime}'")
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be auto, cpu or cuda[:N], got '{self.device}'")
 

@@ -28,6 +28,8 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str]] = {
                            "fit the text-grounding score's calibration on COCO train2017 prompts"),
     ("bench", "churn"): ("vos_ros.tools.bench_churn", "step time while objects come and leave for good"),
     ("bench", "speed"): ("vos_ros.tools.bench_speed", "Session.step speed against the backbone alone"),
+    ("export", "onnx"): ("vos_ros.tools.export",
+                         "export the network as ONNX graphs, with a parity check against torch"),
     ("track",): ("vos_ros.tools.track", "track objects in a video file or rosbag2 image topic"),
     ("ground",): ("vos_ros.tools.ground", "ground a phrase on an image and write its mask"),
 }
