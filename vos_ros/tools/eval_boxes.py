@@ -80,6 +80,14 @@ def tuning_images(data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
         yield rgb, found
 
 
+def set_images(name: str, data: Path) -> Iterator[tuple[np.ndarray, list[Instance]]]:
+    """The images of set ``name`` (SETS) with their instances; FileNotFoundError names a missing folder."""
+    needed = data / ("coco_subset" if name == "val" else "train_extra")
+    if not needed.is_dir():
+        raise FileNotFoundError(f"{needed} not found (set --data or VOS_ROS_DATA)")
+    return val_images(data) if name == "val" else tuning_images(data)
+
+
 TILE = (200, 150)  # w, h of a contact-sheet tile
 
 
@@ -100,15 +108,16 @@ def instance_tile(rgb: np.ndarray, box: Box, gt: np.ndarray, mask: np.ndarray) -
     return tile
 
 
-def summarise(rows: list[dict], key: str = "mask") -> dict[str, dict[str, float]]:
-    """Per size bin: instances, and mean IoU and share with IoU >= 0.5 of ``key`` and of the boxes."""
+def summarise(rows: list[dict], key: str = "mask", floor: str = "box") -> dict[str, dict[str, float]]:
+    """Per size bin: instances, and mean IoU and share with IoU >= 0.5 of ``key`` (as ``mask_*``) and of
+    ``floor`` (as ``<floor>_*``: the filled box for box prompts)."""
     out = {}
     for lo, hi, name in ((0.0, 1.01, "all"), *SIZE_BINS):
         sel = [r for r in rows if lo <= r["box_share"] < hi]
         if not sel:
             continue
         out[name] = {"instances": len(sel)}
-        for kind, field in (("mask", key), ("box", "box")):
+        for kind, field in (("mask", key), (floor, floor)):
             values = np.array([r[field] for r in sel])
             out[name][f"{kind}_iou"] = float(values.mean())
             out[name][f"{kind}_success"] = float((values >= 0.5).mean())
@@ -119,16 +128,15 @@ def run(args: argparse.Namespace) -> int:
     from vos_ros.core.box_path import box_probabilities
     from vos_ros.core.weights import load_model, set_threads  # torch is imported only when segmenting
 
-    data = args.data or data_root()
-    needed = data / ("coco_subset" if args.set == "val" else "train_extra")
-    if not needed.is_dir():
-        print(f"error: {needed} not found (set --data or VOS_ROS_DATA)", file=sys.stderr)
+    try:
+        images = set_images(args.set, args.data or data_root())
+    except FileNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
     thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else [config.model.box_threshold]
     set_threads(config.model)
     model = load_model(config.model)
-    images = val_images(data) if args.set == "val" else tuning_images(data)
     rng = np.random.default_rng(args.seed)
     rows, tiles = [], []
     for k, (rgb, instances) in enumerate(tqdm(images, desc=f"eval boxes ({args.set})", unit="image")):
