@@ -17,10 +17,12 @@ torch's dynamo exporter (the TorchScript exporter bakes the attention's sequence
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,7 +36,7 @@ from torch import nn
 from vos_ros.core.config import PACKAGE_ROOT
 from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel
 
-OPSET = 18                         # ONNX IR version 10: onnxruntime >= 1.16 loads it
+OPSET = 18                         # written as ONNX IR version 10 (onnx 1.23), which onnxruntime 1.32 loads
 CACHE_DIR = PACKAGE_ROOT / ".cache" / "onnx"
 MANIFEST = "manifest.json"
 FEATURES = ("f4", "f8", "f16", "key16", "key8")
@@ -185,6 +187,23 @@ def require(*packages: str) -> None:
         raise ImportError(f"ONNX export and model.runtime onnxruntime need {missing}: pip install {' '.join(missing)}")
 
 
+@contextlib.contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """The exporter's warnings (one per skipped optimisation, per deprecated API and per torchvision op it
+    cannot register) held back; its errors still show."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
 def export_graphs(model: VOSModel, out_dir: str | Path) -> Path:
     """Export the five graphs of ``model`` (fp32, on the CPU) to ``out_dir`` with a manifest holding the
     architecture (``ModelConfig``), opset and torch version. -> ``out_dir``."""
@@ -196,8 +215,7 @@ def export_graphs(model: VOSModel, out_dir: str | Path) -> Path:
     for name, graph_cls in GRAPHS.items():
         graph = graph_cls(model).eval()
         args = tuple(examples[i] for i in graph.inputs)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter warns about every deprecated API it meets
+        with quiet_exporter(), torch.no_grad():
             torch.onnx.export(graph, args, out_dir / f"{name}.onnx", dynamo=True, opset_version=OPSET,
                               input_names=list(graph.inputs), output_names=list(graph.outputs),
                               dynamic_shapes={i: axes[i] for i in graph.inputs}, external_data=False,
@@ -218,9 +236,11 @@ def graph_key(checkpoint: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_graphs(model: VOSModel, checkpoint: str | Path, cache_dir: str | Path = CACHE_DIR) -> Path:
-    """The graph folder of ``checkpoint`` in ``cache_dir``, exported from ``model`` on first use (minutes).
-    Exported into a temporary folder and renamed, so concurrent first uses never see half a folder."""
+def cached_graphs(checkpoint: str | Path, cache_dir: str | Path = CACHE_DIR) -> Path:
+    """The graph folder of ``checkpoint`` in ``cache_dir``, exported on first use (minutes). Exported into
+    a temporary folder and renamed, so concurrent first uses never see half a folder."""
+    from vos_ros.core.weights import load_checkpoint  # weights.py loads this module on demand
+
     require("onnxruntime")  # before minutes of export
     final = Path(cache_dir) / graph_key(checkpoint)
     if not (final / MANIFEST).is_file():
@@ -229,7 +249,7 @@ def cached_graphs(model: VOSModel, checkpoint: str | Path, cache_dir: str | Path
                       "`vos-ros export onnx` does it ahead of time)", stacklevel=2)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".export-"))
         try:
-            export_graphs(model, tmp)
+            export_graphs(load_checkpoint(checkpoint), tmp)
             os.replace(tmp, final)
         except OSError:
             if not (final / MANIFEST).is_file():  # not a concurrent export that won the rename

@@ -62,7 +62,7 @@ def load_model(cfg: ModelRuntimeConfig) -> VOSModel | OnnxModel:
 def _load_onnx(path: str, device: str, cfg: ModelRuntimeConfig) -> OnnxModel:
     from vos_ros.core.onnx_runtime import OnnxModel, cached_graphs
 
-    graph_dir = cfg.onnx_dir or cached_graphs(load_checkpoint(path), path)
+    graph_dir = cfg.onnx_dir or cached_graphs(path)
     return OnnxModel(graph_dir, device, cfg.threads)
 
 
