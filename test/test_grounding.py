@@ -343,7 +343,7 @@ def test_the_default_segmenter_is_the_tracker_s_box_path_with_the_shipped_weight
     boxes = []
     for truth in truths:
         x, y, w, h = mask_box(truth)
-        boxes.append((x - 3, y - 3, x + w + 3, y + h + 3))
+        boxes.append((x - 3, y - 3, w + 6, h + 6))
     masks = segment(image, boxes)
     assert len(masks) == 2
     for mask, truth in zip(masks, truths, strict=True):

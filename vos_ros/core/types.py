@@ -17,7 +17,21 @@ class TrackState(IntEnum):
     REMOVED = 4
 
 
-Box = tuple[float, float, float, float]  # x, y, width, height in input pixels
+# Boxes are x, y, width, height everywhere an API takes or gives one (Session, prompts, the box path,
+# segmenters, the CLI, sensor_msgs/RegionOfInterest). Corners are only for box arithmetic inside a
+# module (detector outputs, IoU), converted at its edges with these two functions.
+Box = tuple[float, float, float, float]      # x, y, width, height in input pixels
+Corners = tuple[float, float, float, float]  # x1, y1, x2, y2 in input pixels
+
+
+def to_corners(box: Box) -> Corners:
+    x, y, w, h = box
+    return (x, y, x + w, y + h)
+
+
+def to_box(corners: Corners) -> Box:
+    x1, y1, x2, y2 = corners
+    return (x1, y1, x2 - x1, y2 - y1)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Boxes to masks: the tracker's box path when its weights exist, else GrabCut.
 
-A segmenter is any ``callable(image_rgb, boxes_xyxy) -> list of H x W bool masks``. The tracker's
+A segmenter is any ``callable(image_rgb, boxes) -> list of H x W bool masks``, boxes x, y, w, h. The tracker's
 path (``vos_ros.core.box_path.boxes_to_masks``: the box as a prior, refined on the features of a
 context crop around it) is the one the issue asks for; GrabCut (colour models inside/outside the
 box) keeps grounding usable before a trained checkpoint exists, and ``auto`` falling back to it is
@@ -14,21 +14,23 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from vos_ros.core.types import Box, to_corners
+
 log = logging.getLogger(__name__)
 
-Segmenter = Callable[[np.ndarray, Sequence[Sequence[float]]], list[np.ndarray]]
+Segmenter = Callable[[np.ndarray, Sequence[Box]], list[np.ndarray]]
 
 
 GRABCUT_GROW = 0.05  # GrabCut's rectangle is grown by this (its border is forced background)
 
 
-def grabcut_masks(image: np.ndarray, boxes: Sequence[Sequence[float]], iterations: int = 3) -> list[np.ndarray]:
-    """GrabCut from each x1, y1, x2, y2 box: run on the box grown by GRABCUT_GROW per side (so object
+def grabcut_masks(image: np.ndarray, boxes: Sequence[Box], iterations: int = 3) -> list[np.ndarray]:
+    """GrabCut from each x, y, w, h box: run on the box grown by GRABCUT_GROW per side (so object
     pixels at the box edge are not forced to background), then clipped to the box."""
     height, width = image.shape[:2]
     bgr = np.ascontiguousarray(image[..., ::-1])
     masks = []
-    for x1, y1, x2, y2 in boxes:
+    for x1, y1, x2, y2 in map(to_corners, boxes):
         left, top = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
         right, bottom = int(min(width, np.ceil(x2))), int(min(height, np.ceil(y2)))
         box_mask = np.zeros((height, width), bool)
@@ -76,9 +78,8 @@ def _tracker_segmenter(checkpoint: str) -> tuple[Segmenter | None, str]:
     except (ImportError, FileNotFoundError) as err:
         return None, f"{type(err).__name__}: {err}"
 
-    def segment(image: np.ndarray, boxes: Sequence[Sequence[float]]) -> list[np.ndarray]:
-        xywh = [(x1, y1, x2 - x1, y2 - y1) for x1, y1, x2, y2 in boxes]
-        return boxes_to_masks(model, image, xywh, crop_side=config.model.box_crop_side,
+    def segment(image: np.ndarray, boxes: Sequence[Box]) -> list[np.ndarray]:
+        return boxes_to_masks(model, image, boxes, crop_side=config.model.box_crop_side,
                              threshold=config.model.box_threshold, precision=config.model.precision)
 
     segment.kind = "tracker"  # type: ignore[attr-defined]

@@ -16,10 +16,8 @@ import cv2
 import numpy as np
 from skimage.segmentation import felzenszwalb
 
-from vos_ros.core.types import mask_box
+from vos_ros.core.types import Corners, mask_box, to_corners
 from vos_ros.prompts.detector import Detector, box_iou
-
-XYXY = tuple[float, float, float, float]
 
 MIN_AREA_FRACTION = 0.002   # smaller proposals are noise at robot-camera distances
 MAX_AREA_FRACTION = 0.5     # larger ones are background (table, wall, floor)
@@ -31,7 +29,7 @@ MAX_PARTS = 2               # a detection is rebuilt from at most this many prop
 class Candidate:
     """One possible referent. ``mask`` is None for boxes not segmented yet."""
 
-    box: XYXY
+    box: Corners
     source: str                               # "detector", "depth", "colour" or "region"
     mask: np.ndarray | None = None            # H x W bool
     label: str = ""                           # detector class name ("" for proposals)
@@ -50,13 +48,12 @@ class Candidate:
         return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
 
-def xyxy_of_mask(mask: np.ndarray) -> XYXY:
-    x, y, w, h = mask_box(mask)
-    return (x, y, x + w, y + h)
+def corners_of_mask(mask: np.ndarray) -> Corners:
+    return to_corners(mask_box(mask))
 
 
 def _mask_candidates(masks: list[np.ndarray], source: str) -> list[Candidate]:
-    return [Candidate(box=xyxy_of_mask(m), source=source, mask=m) for m in masks if m.any()]
+    return [Candidate(box=corners_of_mask(m), source=source, mask=m) for m in masks if m.any()]
 
 
 def _components(binary: np.ndarray, min_area: int, max_area: int) -> list[np.ndarray]:
@@ -194,7 +191,7 @@ def merge_candidates(candidates: list[Candidate], iou: float = 0.7, inside: floa
         best = max(proposals, key=lambda p: box_iou(det.box, p.box), default=None)
         if best is not None and box_iou(det.box, best.box) >= iou:
             det.mask, det.sources = best.mask, det.sources + [best.source]
-        elif union is not None and len(parts) <= MAX_PARTS and box_iou(det.box, xyxy_of_mask(union)) >= iou:
+        elif union is not None and len(parts) <= MAX_PARTS and box_iou(det.box, corners_of_mask(union)) >= iou:
             det.mask, det.sources = union, det.sources + [parts[0].source]
     merged: list[Candidate] = list(detections)
     for cand in proposals:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from vos_ros.core.backbone import load_efficientnet_lite0
+from vos_ros.core.types import Corners
 
 CROP = 224
 CONTEXT = 0.1  # grow each box by this fraction per side: a little context helps the classifier
@@ -22,8 +23,8 @@ def _network() -> torch.nn.Module:
     return load_efficientnet_lite0()
 
 
-def crop(image: np.ndarray, box: Sequence[float], context: float = CONTEXT) -> np.ndarray:
-    """``image`` cut to x1, y1, x2, y2 grown by ``context`` and resized to CROP x CROP."""
+def crop(image: np.ndarray, box: Corners, context: float = CONTEXT) -> np.ndarray:
+    """``image`` cut to the box (corners) grown by ``context`` and resized to CROP x CROP."""
     height, width = image.shape[:2]
     x1, y1, x2, y2 = box
     dx, dy = (x2 - x1) * context, (y2 - y1) * context
@@ -35,8 +36,8 @@ def crop(image: np.ndarray, box: Sequence[float], context: float = CONTEXT) -> n
 
 
 @torch.no_grad()
-def imagenet_probabilities(image: np.ndarray, boxes: Sequence[Sequence[float]], batch: int = 16) -> np.ndarray:
-    """N x 1000 softmax probabilities, one row per x1, y1, x2, y2 box of the RGB uint8 image."""
+def imagenet_probabilities(image: np.ndarray, boxes: Sequence[Corners], batch: int = 16) -> np.ndarray:
+    """N x 1000 softmax probabilities, one row per box (corners) of the RGB uint8 image."""
     if len(boxes) == 0:
         return np.zeros((0, 1000), np.float32)
     net = _network()

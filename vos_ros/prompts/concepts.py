@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vos_ros.core.types import Box, TrackState
+from vos_ros.core.types import Box, TrackState, to_corners
 from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.ground import GroundedObject
 from vos_ros.prompts.phrase import parse_phrase
@@ -65,11 +65,6 @@ class Concept:
         return UNLIMITED if wanted == 0 else max(0, wanted - held)
 
 
-def _xyxy(box: Box) -> tuple[float, float, float, float]:
-    x, y, w, h = box
-    return (x, y, x + w, y + h)
-
-
 def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> list[GroundedObject]:
     """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given).
 
@@ -81,7 +76,7 @@ def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> 
     pairs = []
     for i, o in enumerate(objects):
         for j, b in enumerate(visible):
-            iou, inside = box_iou(_xyxy(o.box), _xyxy(b)), box_inside(_xyxy(o.box), _xyxy(b))
+            iou, inside = box_iou(to_corners(o.box), to_corners(b)), box_inside(to_corners(o.box), to_corners(b))
             if iou > SAME_OBJECT or inside > PART_OF:
                 pairs.append((iou, inside, i, j))
     matched_objects: set[int] = set()

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from vos_ros.core.types import Box, mask_box
+from vos_ros.core.types import Box, mask_box, to_box
 from vos_ros.prompts.box_masks import Segmenter, make_segmenter
 from vos_ros.prompts.candidates import (
     Candidate,
@@ -167,7 +167,7 @@ class Grounder:
         chosen = select(phrase, cands, scores, threshold, shape, depth, max_instances, scored.detector)
         start = time.perf_counter()
         need_masks = [i for i in chosen if cands[i].mask is None]
-        for i, mask in zip(need_masks, self.segment(image, [cands[i].box for i in need_masks]), strict=True):
+        for i, mask in zip(need_masks, self.segment(image, [to_box(cands[i].box) for i in need_masks]), strict=True):
             cands[i].mask = mask
         timings["segment"] = (time.perf_counter() - start) * 1000
         objects = []
