@@ -225,3 +225,17 @@ def test_decoder_computes_frame_maps_once_with_the_same_result(model):
         ref_presence = dec.presence(torch.cat([q, x16.amax((2, 3))], 1))[:, 0]
     assert torch.allclose(logits, ref.view(B, K, *ref.shape[-2:]), atol=1e-4)
     assert torch.allclose(presence, ref_presence.view(B, K), atol=1e-4)
+
+
+def test_the_model_config_is_frozen_and_an_ablation_is_a_copy(model):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.cfg.use_queries = False
+    ablated = model.with_config(model.cfg.without("queries"))
+    assert model.cfg.use_queries and model.decoder.cfg.use_queries          # the shared model is untouched
+    assert not ablated.cfg.use_queries and not ablated.decoder.cfg.use_queries
+    same = ablated.state_dict()
+    assert all(torch.equal(same[name], w) for name, w in model.state_dict().items())  # same weights
+    with pytest.raises(ValueError, match="unknown component 'fine'"):
+        model.cfg.without("fine")

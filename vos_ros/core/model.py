@@ -15,9 +15,10 @@ Inference state (memory, queries, ids) lives in vos_ros/core/session.py, never h
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -58,9 +59,15 @@ def compute_precision(device: torch.device | str, precision: str) -> contextlib.
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-@dataclass
+# Components that can be switched off (training from scratch or at inference, for ablations):
+# name -> the ModelConfig switch.
+ABLATIONS = {"time_bias": "use_time_bias", "fine_matching": "use_fine_matching", "queries": "use_queries"}
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """Architecture hyper-parameters (stored in every checkpoint; training sets them)."""
+    """Architecture hyper-parameters (stored in every checkpoint; training sets them). Frozen: a change
+    makes a new config (``without``, ``VOSModel.with_config``), never edits one a model is using."""
 
     key_dim: int = 64          # coarse (stride 16) key channels
     value_dim: int = 128       # per-object coarse value channels
@@ -87,6 +94,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def without(self, component: str) -> ModelConfig:
+        """This config with one of ABLATIONS switched off."""
+        if component not in ABLATIONS:
+            raise ValueError(f"unknown component {component!r}: expected one of {sorted(ABLATIONS)}")
+        return replace(self, **{ABLATIONS[component]: False})
 
 
 @dataclass
@@ -449,6 +462,15 @@ class VOSModel(nn.Module):
         self.queries = QueryTransformer(self.cfg)
         self.decoder = Decoder(self.cfg)
         self.box_embed = nn.Parameter(torch.zeros(self.cfg.value_dim, 1, 1))
+
+    def with_config(self, cfg: ModelConfig) -> VOSModel:
+        """A copy with the same weights that runs with ``cfg`` (e.g. ``self.cfg.without("queries")``);
+        this model is left as it is (it may be the cached, shared one)."""
+        other = copy.deepcopy(self)
+        for module in other.modules():
+            if isinstance(getattr(module, "cfg", None), ModelConfig):
+                module.cfg = cfg
+        return other
 
     def to_device(self, device: torch.device | str) -> VOSModel:
         """Move to ``device`` in channels-last, the layout CPU (oneDNN) and GPU convolutions are fastest in."""

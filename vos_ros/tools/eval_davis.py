@@ -8,7 +8,6 @@ written as indexed PNGs (``--out``) that ``vos-ros eval score`` reads. Ends with
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ class StepSession(Protocol):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vos_ros.core.model import ABLATIONS
+
     add_dataset_arguments(parser)
     parser.add_argument("--out", type=Path, default=None, help="write predictions to OUT/<seq>/<frame>.png")
     parser.add_argument("--config", type=Path, default=TRACKER_CONFIG, help="tracker parameter file")
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override model.extra_short_side: also track at this input scale (0 = off)")
     parser.add_argument("--method", choices=["tracker", "propagation"], default="tracker",
                         help="propagation = training-free baseline on raw backbone features")
-    parser.add_argument("--disable", choices=["time_bias", "fine_matching", "queries"], default=None,
+    parser.add_argument("--disable", choices=sorted(ABLATIONS), default=None,
                         help="switch one component of the trained model off at inference (ablation)")
     parser.add_argument("--adapt-steps", type=int, default=0,
                         help="fine-tune a copy of the model for N steps on each sequence's first prompt "
@@ -219,8 +220,7 @@ def run(args: argparse.Namespace) -> int:
         set_threads(config.model)
         model = load_model(config.model)
         if args.disable:
-            model = copy.deepcopy(model)  # the cached shared model stays intact
-            setattr(model.cfg, f"use_{args.disable}", False)
+            model = model.with_config(model.cfg.without(args.disable))
 
         def make_session(seq: DavisSequence) -> StepSession:
             if not adaptation.steps:

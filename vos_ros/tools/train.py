@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from vos_ros.core.geometry import FrameGeometry
 from vos_ros.core.model import (
+    ABLATIONS,
     PRECISIONS,
     ModelConfig,
     VOSModel,
@@ -67,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="from this step on, export the running mean of the weights after every step "
                         "(stochastic weight averaging) instead of the last ones (0 = off)")
     p.add_argument("--export", default="", help="write the shipped-weights file here at the end")
-    p.add_argument("--ablate", choices=["", "time_bias", "fine", "queries"], default="",
+    p.add_argument("--ablate", choices=["", *sorted(ABLATIONS)], default="",
                    help="train without one component (for the ablation table)")
     p.add_argument("--data-root", default="", help=DATA_HELP)
 
@@ -182,17 +183,6 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -
     return hard + (dice * valid).sum() / valid.sum().clamp(min=1)
 
 
-def ablated_config(name: str) -> ModelConfig:
-    cfg = ModelConfig()
-    if name == "time_bias":
-        cfg.use_time_bias = False
-    elif name == "fine":
-        cfg.use_fine_matching = False
-    elif name == "queries":
-        cfg.use_queries = False
-    return cfg
-
-
 def export_weights(model: VOSModel, path: Path, meta: dict, state: dict[str, torch.Tensor] | None = None) -> None:
     """The shipped-weights file: trainable tensors (``state``, default the model's) in fp16 (a few MB),
     config and training metadata."""
@@ -269,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     H, W = (int(v) for v in args.size.split("x"))
     run_dir = Path(args.runs) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    model = VOSModel(ablated_config(args.ablate)).to_device(args.device)
+    model = VOSModel(ModelConfig().without(args.ablate) if args.ablate else ModelConfig()).to_device(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     step, ckpt = 0, None
