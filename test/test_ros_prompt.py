@@ -227,3 +227,21 @@ def test_an_active_phrase_turns_an_object_that_appears_later_into_a_new_track(no
     assert len(new) <= 2, states
     right = [t for t in new if t.area and t.bbox.x_offset + t.bbox.width / 2 > FRAME.shape[1] / 2]
     assert right, states  # a visible new track lies on the right
+
+
+def test_the_box_path_runs_with_the_running_tracker_s_parameters(start_node, checkpoint, tmp_path) -> None:
+    """Grounded boxes become masks with the weights, device, precision, crop and threshold the tracker
+    runs with (asked from the tracker node named by prompt.tracker_node), not with the default file's."""
+    params = write_params(tmp_path / "tracker.yaml", {**small_frame_params(checkpoint), "model.box_threshold": 0.6,
+                                                      "model.box_crop_side": 160})
+    ns = ["-r", "__ns:=/box_params"]
+    start_node(python_node("vos_ros.nodes.tracker", "--params-file", str(params), *ns))
+    prompt_node = start_node(python_node("vos_ros.nodes.prompt", *ns))
+    prompt_node.wait_for_log("box path runs with", 120)
+    line = next(line for line in prompt_node.log().splitlines() if "box path runs with" in line)
+    assert "the tracker's" in line, line
+    assert "'model.box_threshold': 0.6" in line and "'model.box_crop_side': 160" in line, line
+    # no tracker answering: the default file's parameters, said so
+    alone = start_node(python_node("vos_ros.nodes.prompt", "-r", "__ns:=/no_tracker",
+                                   "-p", "prompt.tracker_timeout:=2.0"))
+    alone.wait_for_log("box path runs with config/vos_tracker.yaml's model parameters", 120)

@@ -5,7 +5,9 @@
 
 Service `text_prompt` (vos_ros/srv/TextPrompt): grounds the phrase (vos_ros.prompts.ground) on the
 newest frame of `image` (the topic the tracker reads; this node keeps the newest frame itself, so
-the tracker needs nothing extra), then calls the tracker's `add_objects` with the masks, their labels
+the tracker needs nothing extra; boxes become masks with the tracker's box path, run with the model.*
+parameters the running tracker `prompt.tracker_node` reports), then calls the tracker's `add_objects`
+with the masks, their labels
 and that image, so the tracker places the prompts on the frame they were found in. `replace` first
 removes the tracks of earlier text prompts (`remove_objects`). With prompt.use_depth, `depth`
 (registered to `image`) adds tabletop proposals. All names are relative (namespaces, remaps).
@@ -33,9 +35,11 @@ from typing import Any
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.srv import GetParameters
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -137,9 +141,29 @@ class PromptNode(Node):
                 from vos_ros.prompts.ground import Grounder
                 from vos_ros.prompts.vocabulary import coco_vocabulary
 
-                self._grounder = Grounder(segment=make_segmenter(self.cfg.segmenter), min_score=self.cfg.min_score)
+                params = self._tracker_box_parameters() if self.cfg.segmenter != "grabcut" else {}
+                self._grounder = Grounder(segment=make_segmenter(self.cfg.segmenter, params),
+                                          min_score=self.cfg.min_score)
                 coco_vocabulary().similarity("cup")  # imports the text encoder now, not in a request
             return self._grounder
+
+    def _tracker_box_parameters(self) -> dict[str, Any]:
+        """The running tracker's BOX_PATH_PARAMETERS, so grounded boxes become masks as the tracker would
+        make them; {} (config/vos_tracker.yaml's values, with a warning) when it does not answer."""
+        from vos_ros.prompts.box_masks import BOX_PATH_PARAMETERS
+
+        client = self.create_client(GetParameters, f"{self.cfg.tracker_node}/get_parameters")
+        try:
+            answer = self._call(client, GetParameters.Request(names=list(BOX_PATH_PARAMETERS)))
+        except ValueError as exc:
+            self.get_logger().warning(f"box path runs with config/vos_tracker.yaml's model parameters: {exc}")
+            return {}
+        finally:
+            self.destroy_client(client)
+        params = {name: parameter_value_to_python(value)
+                  for name, value in zip(BOX_PATH_PARAMETERS, answer.values, strict=False) if value.type}
+        self.get_logger().info(f"box path runs with the tracker's {params}")
+        return params
 
     def release(self) -> None:
         """Drop queued grounding work (the process is ending); a running one finishes on its own."""

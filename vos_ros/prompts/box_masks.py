@@ -4,12 +4,14 @@ A segmenter is any ``callable(image_rgb, boxes) -> list of H x W bool masks``, b
 path (``vos_ros.core.box_path.boxes_to_masks``: the box as a prior, refined on the features of a
 context crop around it) is the one the issue asks for; GrabCut (colour models inside/outside the
 box) keeps grounding usable before a trained checkpoint exists, and ``auto`` falling back to it is
-logged as a warning with the reason. ``segmenter_kind`` tells which one a segmenter is.
+logged as a warning with the reason. ``segmenter_kind`` tells which one a segmenter is. The box path
+runs with the tracker's ``BOX_PATH_PARAMETERS`` (the prompt node asks the running tracker for them).
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,6 +23,9 @@ log = logging.getLogger(__name__)
 Segmenter = Callable[[np.ndarray, Sequence[Box]], list[np.ndarray]]
 
 
+# The tracker parameters the box path runs with (weights, where and how it computes, its crop and cut).
+BOX_PATH_PARAMETERS = ("model.checkpoint", "model.device", "model.precision", "model.box_crop_side",
+                       "model.box_threshold")
 GRABCUT_GROW = 0.05  # GrabCut's rectangle is grown by this (its border is forced background)
 
 
@@ -66,14 +71,17 @@ def segmenter_kind(segment: Segmenter) -> str:
     return getattr(segment, "kind", "custom")
 
 
-def _tracker_segmenter(checkpoint: str) -> tuple[Segmenter | None, str]:
+def _tracker_segmenter(tracker_params: Mapping[str, Any]) -> tuple[Segmenter | None, str]:
     """The tracker's box path, or None and why it is unavailable."""
+    unknown = sorted(set(tracker_params) - set(BOX_PATH_PARAMETERS))
+    if unknown:
+        raise ValueError(f"not box-path parameters: {unknown}; expected some of {BOX_PATH_PARAMETERS}")
     try:
         from vos_ros.core.box_path import boxes_to_masks
         from vos_ros.core.config import TrackerConfig
         from vos_ros.core.weights import load_model
 
-        config = TrackerConfig.load(**({"model__checkpoint": checkpoint} if checkpoint else {}))
+        config = TrackerConfig.load(**{name.replace(".", "__"): value for name, value in tracker_params.items()})
         model = load_model(config.model)
     except (ImportError, FileNotFoundError) as err:
         return None, f"{type(err).__name__}: {err}"
@@ -86,26 +94,17 @@ def _tracker_segmenter(checkpoint: str) -> tuple[Segmenter | None, str]:
     return segment, ""
 
 
-def tracker_segmenter(checkpoint: str = "") -> Segmenter | None:
-    """The tracker's box path with the configured weights (or ``checkpoint``); None (logged with the
-    reason) when no checkpoint is available."""
-    segment, reason = _tracker_segmenter(checkpoint)
-    if segment is None:
-        log.warning("tracker box path unavailable (%s)", reason)
-    return segment
-
-
 SEGMENTERS = ("auto", "tracker", "grabcut")
 
 
-def make_segmenter(kind: str = "auto", checkpoint: str = "") -> Segmenter:
-    """``auto``: the tracker's box path when available, else GrabCut. ``checkpoint``: other weights for
-    the box path than the configured ones."""
+def make_segmenter(kind: str = "auto", tracker_params: Mapping[str, Any] | None = None) -> Segmenter:
+    """``auto``: the tracker's box path when available, else GrabCut. ``tracker_params``: the tracker
+    parameters the box path runs with where they are not config/vos_tracker.yaml's (BOX_PATH_PARAMETERS)."""
     if kind not in SEGMENTERS:
         raise ValueError(f"segmenter must be one of {SEGMENTERS}, got {kind!r}")
     if kind == "grabcut":
         return grabcut_masks
-    segment, reason = _tracker_segmenter(checkpoint)
+    segment, reason = _tracker_segmenter(tracker_params or {})
     if segment is None:
         if kind == "tracker":
             raise RuntimeError(f"segmenter 'tracker' requested but the tracker's weights are not available ({reason})")

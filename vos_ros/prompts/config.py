@@ -29,6 +29,9 @@ class PromptConfig:
         "largest stamp difference in seconds between the image and the depth frame used with it"))
     max_image_age: float = field(metadata=describe(
         "refuse to ground on an image received more than this many seconds ago (0 = any age)"))
+    tracker_node: str = field(metadata=describe(
+        "name of the tracker node (relative: in this node's namespace) whose model.* parameters the box "
+        "path runs with: weights, device, precision, box crop and threshold"))
     tracker_timeout: float = field(metadata=describe(
         "seconds to wait for the tracker's add_objects / remove_objects services"))
     reground_period: float = field(metadata=describe(
@@ -45,6 +48,8 @@ class PromptConfig:
         for name in ("depth_tolerance", "max_image_age", "reground_period"):
             if getattr(self, name) < 0:
                 raise ValueError(f"prompt.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.tracker_node.strip():
+            raise ValueError("prompt.tracker_node must name the tracker node (e.g. vos_tracker)")
         if self.tracker_timeout <= 0:
             raise ValueError(f"prompt.tracker_timeout must be > 0, got {self.tracker_timeout}")
 

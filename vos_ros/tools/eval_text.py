@@ -339,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         found = build(folder)
         queries += found[: args.limit] if args.limit > 0 else found
-    grounder = Grounder(segment=make_segmenter(args.segmenter, args.checkpoint), detector_tta=args.detector_tta)
+    grounder = Grounder(segment=make_segmenter(args.segmenter, {"model.checkpoint": args.checkpoint}),
+                        detector_tta=args.detector_tta)
     rows = []
     for query in tqdm(queries, desc="grounding", unit="query"):
         image = np.asarray(Image.open(query.image).convert("RGB"))
