@@ -8,8 +8,8 @@ gives a clear edge, a box far from it a grey ramp (no ground truth needed). Nega
 candidates whose mask holds them, and the pixels nearer to a negative than to every positive click
 are cut from the kept mask.
 
-Used by the tracker node for clicked points (geometry_msgs/PointStamped) and AddObjects points, and
-measured by ``vos-ros eval points``.
+Meant for the tracker node's clicked points (geometry_msgs/PointStamped) and AddObjects points (not
+wired yet); measured by ``vos-ros eval points`` (docs/evaluation.md).
 """
 from __future__ import annotations
 
@@ -97,6 +97,17 @@ def without_negatives(mask: np.ndarray, points: Sequence[Point]) -> np.ndarray:
     return clicked_parts(mask & (nearest([p for p in points if p.positive]) <= nearest(negatives)), points)
 
 
+def chosen_mask(probs: Sequence[np.ndarray], points: Sequence[Point], threshold: float) -> np.ndarray:
+    """One object's mask from its candidates' H x W probabilities: among the candidates whose clicked
+    mask holds no negative click (all, if none), the highest ``candidate_score``; then negatives cut."""
+    candidates = []  # (holds a negative click, score, clicked mask) per candidate box
+    for prob in probs:
+        mask = clicked_parts(prob > threshold, points)
+        candidates.append((holds_negative(mask, points), candidate_score(prob, points), mask))
+    _, _, best = min(candidates, key=lambda c: (c[0], -c[1]))
+    return without_negatives(best, points)
+
+
 def points_to_masks(model: VOSModel, frame: np.ndarray, objects: Sequence[Sequence[Sequence]], *,
                     crop_side: int, precision: str, threshold: float) -> list[np.ndarray]:
     """Clicks -> one H x W bool mask per object.
@@ -105,20 +116,13 @@ def points_to_masks(model: VOSModel, frame: np.ndarray, objects: Sequence[Sequen
     positive defaults to True), at least one positive. ``crop_side``, ``threshold`` and ``precision``:
     ``model.box_crop_side``, ``model.box_threshold`` and ``model.precision`` of the tracker's config,
     as for ``boxes_to_masks``. Raises ValueError for a click outside the frame or an object without a
-    positive click. All candidate boxes of all objects go through the box path in one call.
+    positive click. A mask is empty when no candidate's probability reaches ``threshold`` at a
+    positive click. All candidate boxes of all objects go through the box path in one call
+    (len(CANDIDATE_SCALES) box-path crops per object).
     """
     height, width = frame.shape[:2]
     clicks = [as_points(c, height, width) for c in objects]
-    boxes = [candidate_boxes(points, height, width) for points in clicks]
-    probs = box_probabilities(model, frame, [b for bs in boxes for b in bs], crop_side=crop_side,
-                              precision=precision)
-    masks = []
-    for k, points in enumerate(clicks):
-        n = len(CANDIDATE_SCALES)
-        candidates = []  # (holds a negative click, score, mask) per candidate box
-        for prob in probs[k * n:(k + 1) * n]:
-            mask = clicked_parts(prob > threshold, points)
-            candidates.append((holds_negative(mask, points), candidate_score(prob, points), mask))
-        _, _, best = min(candidates, key=lambda c: (c[0], -c[1]))  # no negative inside first, then score
-        masks.append(without_negatives(best, points))
-    return masks
+    boxes = [b for points in clicks for b in candidate_boxes(points, height, width)]
+    probs = box_probabilities(model, frame, boxes, crop_side=crop_side, precision=precision)
+    n = len(CANDIDATE_SCALES)
+    return [chosen_mask(probs[k * n:(k + 1) * n], points, threshold) for k, points in enumerate(clicks)]
