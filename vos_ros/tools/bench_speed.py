@@ -4,8 +4,9 @@
 
 What is timed is a long stream's steady state: moving frames (``--video``, by default the cup shuffle
 demo_videos/02_cups.mp4 under the data root, played back and forth and scaled to each size; without it
-a photo panned a few pixels per frame), objects prompted by boxes on the first frame, and the memory at
-its bound before the first timed frame (working FIFO full and the long-term store at
+a photo panned a few pixels per frame) with n objects on them (cut-outs of photos, each circling in its
+own cell of a grid, so all n stay visible and are tracked every frame), prompted by their masks on the
+first frame, and the memory at its bound before the first timed frame (working FIFO full and the long-term store at
 ``memory.long_term_tokens``; prompt frames stay the one of the prompts). The backbone alone is timed
 the same way on the same moving frames (the trunk only: frame to tensor is not in its time).
 
@@ -39,7 +40,9 @@ RUNTIMES = ("torch",)        # the only runtime built so far (ONNX / TensorRT: i
 DEMO_VIDEO = "demo_videos/02_cups.mp4"
 CLIP_FRAMES = 150            # frames of the video kept (played back and forth): 5 s of hands moving cups
 PAN_RADIUS = 12              # pixels: the fallback photo moves on a circle of this radius
-PAN_PERIOD = 40              # frames per circle
+PAN_PERIOD = 40              # frames per circle (of the panned photo and of the objects)
+# Objects: elliptical cut-outs of these scikit-image photos (colour, shipped with it), one per grid cell
+OBJECT_PHOTOS = ("astronaut", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "coffee")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,13 +105,51 @@ class MovingFrames:
         return self.photos[height, width][dy:dy + height, dx:dx + width]
 
 
+class MovingObjects:
+    """``n`` objects pasted on the frames, one per cell of a grid, each circling in its own cell: all stay
+    visible and apart, so a setting with n objects tracks n objects in every frame."""
+
+    def __init__(self, n: int, height: int, width: int) -> None:
+        import skimage.data
+
+        cols = math.ceil(math.sqrt(2 * n))
+        rows = math.ceil(n / cols)
+        cell_w, cell_h = width / cols, height / rows
+        self.w, self.h = max(4, round(0.6 * cell_w)), max(4, round(0.6 * cell_h))
+        self.radius = 0.1 * min(cell_w, cell_h)   # + half the object: inside the cell
+        self.centres = [((i % cols + 0.5) * cell_w, (i // cols + 0.5) * cell_h) for i in range(n)]
+        self.patches = []
+        for i in range(n):
+            photo = getattr(skimage.data, OBJECT_PHOTOS[i % len(OBJECT_PHOTOS)])()
+            ph, pw = photo.shape[:2]
+            y0 = (ph // 4) * (i // len(OBJECT_PHOTOS) % 2)   # a repeated photo gives another crop
+            self.patches.append(cv2.resize(photo[y0:y0 + ph * 3 // 4, :, :3], (self.w, self.h),
+                                           interpolation=cv2.INTER_AREA))
+        self.alpha = np.zeros((self.h, self.w), np.uint8)
+        cv2.ellipse(self.alpha, (self.w // 2, self.h // 2), (max(1, self.w // 2 - 1), max(1, self.h // 2 - 1)),
+                    0, 0, 360, 1, -1)
+
+    def paste(self, frame: np.ndarray, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``frame`` with the objects at their place of frame ``k`` -> frame, one mask per object."""
+        out, masks, inside = frame.copy(), [], self.alpha > 0
+        for i, ((cx, cy), patch) in enumerate(zip(self.centres, self.patches, strict=True)):
+            angle = 2 * math.pi * k / PAN_PERIOD + i
+            x = round(cx + self.radius * math.cos(angle) - self.w / 2)
+            y = round(cy + self.radius * math.sin(angle) - self.h / 2)
+            out[y:y + self.h, x:x + self.w][inside] = patch[inside]
+            mask = np.zeros(frame.shape[:2], bool)
+            mask[y:y + self.h, x:x + self.w] = inside
+            masks.append(mask)
+        return out, masks
+
+
 @dataclass
 class Setting:
     """One timed thing at one size, the backbone or a Session with n objects, with its own frame count."""
 
     size: tuple[int, int]
     objects: int                                 # 0: the backbone alone
-    prepare: Callable[[np.ndarray], Any]         # frame -> what ``run`` takes (not timed)
+    make: Callable[[int], Any]                   # frame index -> what ``run`` takes (not timed)
     run: Callable[[Any], int]                    # timed; -> objects visible in the frame
     next_frame: int = 0
     rounds: list[list[float]] = field(default_factory=list)   # ms per timed frame, per round
@@ -116,16 +157,16 @@ class Setting:
     warmup_frames: int = 0
     memory: dict[str, int] = field(default_factory=dict)
 
-    def step(self, frames: MovingFrames) -> int:
+    def step(self) -> int:
         """Run the next frame untimed (warm-up)."""
         self.next_frame += 1
-        return self.run(self.prepare(frames.frame(self.next_frame - 1, *self.size)))
+        return self.run(self.make(self.next_frame - 1))
 
-    def time_round(self, frames: MovingFrames, count: int, sync: Callable[[], None]) -> None:
-        """Time ``count`` consecutive frames (each made and prepared before the clock starts)."""
+    def time_round(self, count: int, sync: Callable[[], None]) -> None:
+        """Time ``count`` consecutive frames (each made before the clock starts)."""
         times = []
         for _ in range(count):
-            x = self.prepare(frames.frame(self.next_frame, *self.size))
+            x = self.make(self.next_frame)
             self.next_frame += 1
             sync()
             t = time.perf_counter()
@@ -197,24 +238,26 @@ def run(args: argparse.Namespace) -> int:
     settings: list[Setting] = []
     for h, w in tqdm(sizes, desc="warm-up (memory to its bound)", unit="size"):
         geometry = FrameGeometry.for_frame(h, w, config.model.input_short_side, config.model.upscale)
-        trunk = Setting((h, w), 0, lambda f, g=geometry: g.image_tensor(f, device), backbone)
+        trunk = Setting((h, w), 0, lambda k, g=geometry, h=h, w=w: g.image_tensor(frames.frame(k, h, w), device),
+                        backbone)
         for _ in range(3):   # first calls allocate
-            trunk.step(frames)
+            trunk.step()
         trunk.warmup_frames = 3
         settings.append(trunk)
         for n in counts:
             session = Session(model, config)
-            setting = Setting((h, w), n, lambda f: f,
+            objects = MovingObjects(n, h, w)
+            setting = Setting((h, w), n, lambda k, o=objects, h=h, w=w: o.paste(frames.frame(k, h, w), k)[0],
                               lambda f, s=session: sum(o.presence >= threshold for o in s.step(f).objects))
-            boxes = [(w * (0.05 + 0.9 * i / n), h * 0.3, w * 0.8 / n, h * 0.4) for i in range(n)]
-            session.step(frames.frame(0, h, w), [Prompt(box=b) for b in boxes])
+            first, masks = objects.paste(frames.frame(0, h, w), 0)
+            session.step(first, [Prompt(mask=m) for m in masks])
             setting.next_frame = 1
-            setting.warmup_frames = 1 + fill_memory(session, config, lambda s=setting: s.step(frames))
+            setting.warmup_frames = 1 + fill_memory(session, config, setting.step)
             setting.memory = session.memory_stats()
             settings.append(setting)
     for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
         for setting in settings:
-            setting.time_round(frames, args.frames, sync)
+            setting.time_round(args.frames, sync)
 
     machine = (f"{platform.machine()} {platform.processor() or ''}".strip()
                + f", {torch.get_num_threads()} threads, torch {torch.__version__}")
