@@ -250,6 +250,7 @@ def cached_graphs(checkpoint: str | Path, cache_dir: str | Path = CACHE_DIR) -> 
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".export-"))
         try:
             export_graphs(load_checkpoint(checkpoint), tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it private
             os.replace(tmp, final)
         except OSError:
             if not (final / MANIFEST).is_file():  # not a concurrent export that won the rename
@@ -287,6 +288,9 @@ class OnnxModel:
         self.graph_dir = graph_dir
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # The Session runs torch operations between graph calls: threads spinning for the next graph call
+        # would take the cores from them (and from other processes on a shared machine).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = providers(device)
         self.sessions = {name: ort.InferenceSession(str(graph_dir / f"{name}.onnx"), options, providers=self.providers)
                          for name in GRAPHS}
