@@ -256,7 +256,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="val: coco_subset objects and photos (held out from training); train: coco_train2017")
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--frames", type=int, default=90)
-    parser.add_argument("--size", type=int, nargs=2, default=(360, 640), metavar=("H", "W"))
+    parser.add_argument("--size", type=int, nargs=2, default=(240, 427), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
 
