@@ -36,7 +36,8 @@ from tqdm import tqdm
 from vos_ros.core.config import PRECISION_CHOICES, TRACKER_CONFIG, TrackerConfig, profile_names
 from vos_ros.tools.davis_io import data_root
 
-RUNTIMES = ("torch",)        # the only runtime built so far (ONNX / TensorRT: issue 25)
+BENCH_RUNTIMES = ("torch",)  # of model.runtime's choices, those this bench times (onnxruntime has no
+                             # backbone of its own to time beside the step: not wired here yet)
 DEMO_VIDEO = "demo_videos/02_cups.mp4"
 CLIP_FRAMES = 150            # frames of the video kept (played back and forth): 5 s of hands moving cups
 PAN_RADIUS = 12              # pixels: the fallback photo moves on a circle of this radius
@@ -58,8 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=TRACKER_CONFIG)
     p.add_argument("--device", default=None, help="override model.device (auto, cpu, cuda, cuda:N)")
     p.add_argument("--precision", default=None, choices=PRECISION_CHOICES, help="override model.precision")
-    p.add_argument("--runtime", default="torch", choices=RUNTIMES,
-                   help="what runs the network: only torch (eager PyTorch) is built so far")
+    p.add_argument("--runtime", default="torch", choices=BENCH_RUNTIMES,
+                   help="model.runtime for the bench: only torch (eager PyTorch) so far")
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -218,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"vos-ros bench speed: --frames and --rounds must be >= 1, got {args.frames}, {args.rounds}")
     if args.video is not None and not args.video.is_file():
         raise SystemExit(f"vos-ros bench speed: --video {args.video} does not exist")
-    overrides = {f"model__{k}": v for k, v in (("device", args.device), ("precision", args.precision)) if v}
+    overrides = {f"model__{k}": v for k, v in (("device", args.device), ("precision", args.precision),
+                                                ("runtime", args.runtime)) if v}
     try:
         config = TrackerConfig.load(args.config, profile=args.profile, **overrides)
     except (OSError, ValueError, KeyError) as exc:
