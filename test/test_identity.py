@@ -58,18 +58,23 @@ def test_a_lookalike_spreading_onto_another_place_is_cut_to_its_predicted_box():
 
 
 def test_touching_lookalikes_keep_to_where_each_is_heading():
-    """One look-alike's mask over itself and the neighbour touching it (the readout cannot tell them
-    apart): the cells deeper in the neighbour's predicted box are cut from it; the neighbour keeps its own."""
+    """One look-alike's mask takes part of the neighbour touching it (the readout cannot tell them apart):
+    while the neighbour is robbed (under its reference area), the cells deeper in the neighbour's
+    predicted box are cut from the taker."""
     probs = torch.zeros(1, 2, 40, 60)
-    probs[0, 0, 10:20, 10:30] = 0.9          # object 0 over both
-    probs[0, 1, 10:20, 20:30] = 0.05
+    probs[0, 0, 10:20, 10:23] = 0.9          # object 0 over itself and the neighbour's left edge
+    probs[0, 1, 10:20, 23:30] = 0.9          # the neighbour keeps 70 of its 90 cells: robbed
     priors = [BoxPrior(), BoxPrior()]
-    priors[0].observe((10, 10, 19, 19), 200, frame=0, max_growth=1.5)
-    priors[1].observe((20, 10, 29, 19), 200, frame=0, max_growth=1.5)
+    priors[0].observe((10, 10, 19, 19), 90, frame=0, max_growth=1.5)
+    priors[1].observe((20, 10, 29, 19), 90, frame=0, max_growth=1.5)
     weights, _ = gate_weights(probs, priors, [True, True], 1, TRACK)
     kept = (probs * weights)[0, 0] > 0.5
-    assert kept[10:20, 10:15].all() and not kept[:, 25:].any()   # its half stays, the neighbour's centre goes
-    assert bool(weights[0, 1, 10:20, 20:30].all())                # the neighbour is not cut where it is
+    assert kept[10:20, 10:20].all() and not kept[:, 20:].any()     # its own box stays, the neighbour's goes
+    assert bool(weights[0, 1, 10:20, 20:30].all())                 # the neighbour is not cut where it is
+    probs[0, 1, 10:20, 21:23] = 0.9          # the neighbour has its 90 cells: nobody is robbed, no cut
+    weights, _ = gate_weights(probs, priors, [True, True], 1, TRACK)
+    assert ((probs * weights)[0, 0] > 0.5)[10:20, 20].all()
+    probs[0, 1, 10:20, 21:23] = 0
     weights, _ = gate_weights(probs, priors, [False, False], 1, TRACK)
     assert bool(weights.all())                                     # objects unlike each other: no split
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT, small_frame_params, write_params
 from rcl_interfaces.srv import GetParameters
+from rclpy.node import NodeNameNonExistentError
 from rclpy.parameter import parameter_value_to_python
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -193,13 +194,14 @@ def test_described_processes_run_with_their_remaps_and_namespace(start_node, ros
 
 
 def _wait_for(check, timeout: float = 20.0) -> None:
-    """Retry ``check`` (it asserts) until it passes: graph information arrives asynchronously."""
+    """Retry ``check`` (it asserts) until it passes: graph information arrives asynchronously (a node
+    not yet in the peer's graph is an error of its own)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             check()
             return
-        except AssertionError:
+        except (AssertionError, NodeNameNonExistentError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

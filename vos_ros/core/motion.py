@@ -108,7 +108,7 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
     bounded = [k for k, prior in enumerate(priors) if prior.box is not None and gated[k]]
     for k in bounded:
         weights[0, k] = _window((h, w), priors[k].gate(frame, cfg.gate_margin), probs4.device)
-    _split_contested(probs4, weights, [priors[k] for k in bounded], bounded, frame)
+    _split_contested(probs4, weights, [priors[k] for k in bounded], bounded, frame, cfg.max_growth ** 0.5)
     for k in bounded:
         prior, window = priors[k], weights[0, k]
         area = float(((probs4[0, k] * window) > PRESENT_PROBABILITY).sum())
@@ -120,23 +120,28 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
 
 
 def _split_contested(probs4: torch.Tensor, weights: torch.Tensor, priors: list[BoxPrior], slots: list[int],
-                     frame: int) -> None:
-    """A look-alike's cells that lie deeper in another look-alike's predicted box than in its own
-    (distance to the box centre over its half-size, and inside that box) are cut from it: when
-    look-alikes touch or cross, the memory readout cannot tell them apart, where each is heading
-    can. ``weights`` (1 x K x h x w) is zeroed there in place."""
+                     frame: int, band: float) -> None:
+    """A look-alike robbed of its pixels (mask under its reference area / ``band``) gets back the cells
+    of the others that lie deeper in its predicted box than in their own (distance to the box centre
+    over its half-size, and inside its box): those are cut from them. When look-alikes touch or cross,
+    the memory readout cannot tell them apart and one mask takes both; where each is heading can.
+    ``weights`` (1 x K x h x w) is zeroed there in place."""
     if len(slots) < 2:
         return
     h, w = probs4.shape[-2:]
     ys = torch.arange(h, device=probs4.device, dtype=torch.float32)[:, None]
     xs = torch.arange(w, device=probs4.device, dtype=torch.float32)[None, :]
-    depth = []
-    for prior in priors:
+    depth, robbed = [], []
+    for prior, k in zip(priors, slots, strict=True):
         x0, y0, x1, y1 = prior.predicted(frame)
         cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, max(1.0, (x1 - x0) / 2), max(1.0, (y1 - y0) / 2)
         depth.append(torch.maximum((xs - cx).abs() / hx, (ys - cy).abs() / hy))      # h x w
+        robbed.append(float((probs4[0, k] * weights[0, k] > PRESENT_PROBABILITY).sum()) < prior.area / band)
     depth = torch.stack(depth)                                                      # S x h x w
     for i, k in enumerate(slots):
-        others = torch.cat([depth[:i], depth[i + 1:]]).min(0).values
-        taken = (probs4[0, k] > PRESENT_PROBABILITY) & (others < depth[i]) & (others <= 1)
-        weights[0, k] = weights[0, k] * ~taken
+        victims = [j for j in range(len(slots)) if j != i and robbed[j]]
+        if not victims:
+            continue
+        theirs = depth[victims].min(0).values
+        mine = probs4[0, k] * weights[0, k] > PRESENT_PROBABILITY
+        weights[0, k] = weights[0, k] * ~(mine & (theirs < depth[i]) & (theirs <= 1))
