@@ -502,3 +502,53 @@ def test_stamp_buffer_pairs_by_nearest_stamp_while_another_thread_appends() -> N
     finally:
         stop.set()
         writer.join()
+
+
+def test_a_click_on_clicked_point_or_in_add_objects_starts_a_track_on_the_object(start_node, ros_peer, checkpoint,
+                                                                                 tmp_path_factory) -> None:
+    """rqt_image_view's `<image>_mouse_left` remapped onto `clicked_point`: one PointStamped inside an
+    object starts a track whose mask is that object; AddObjects takes clicks too, and bad ones are refused."""
+    from geometry_msgs.msg import Point, PointStamped
+
+    from vos_ros.tools.synthetic_scene import Scene, Sprite
+
+    # a 160-pixel network input: at the module's 96 the 90-pixel face is tracked at IoU 0.5-0.7
+    values = {**small_frame_params(checkpoint), "model.input_short_side": 160}
+    path = write_params(tmp_path_factory.mktemp("click") / "tracker.yaml", values)
+    node = start_node(python_node("vos_ros.nodes.tracker", "--params-file", str(path), "-r", "__ns:=/click"))
+    node.wait_for_log("active: model loaded", 120)
+    tracker = Tracker(node, ros_peer, {**load_params(), **values}, ns="/click")
+    scene = Scene("coffee", (320, 240), [Sprite("face", "astronaut", (150, 20, 170, 190), (90, 90), (40, 60), (0, 0)),
+                                         Sprite("coins", "coins", (0, 0, 160, 160), (80, 80), (200, 120), (0, 0))])
+    image, (face, coins) = scene.render(0)
+    tracks, _, _ = tracker.send(image)
+    assert not tracks.tracks
+    clicks = tracker.peer.node.create_publisher(PointStamped, "/click/clicked_point", 10)
+    wait_until(lambda: clicks.get_subscription_count() > 0, "tracker subscribes to clicked_point")
+    ys, xs = np.nonzero(face)
+    clicks.publish(PointStamped(header=header(tracker.k), point=Point(x=float(xs.mean()), y=float(ys.mean()))))
+    wait_until(lambda: "clicked_point" in tracker.node.log(), "the click to be handled", 60)
+    ious = []
+    for _ in range(3):
+        tracks, label, _ = tracker.send(image)
+        assert len(tracks.tracks) == 1, tracks.tracks
+        track = tracks.tracks[0].id
+        ious.append(((label == track) & face).sum() / ((label == track) | face).sum())
+    assert min(ious) >= 0.5, ious
+
+    req = AddObjects.Request(points=[Point(x=float(np.nonzero(coins)[1].mean()), y=float(np.nonzero(coins)[0].mean()))],
+                             labels=["coins"])
+    resp = tracker.call(AddObjects, "add_objects", req)
+    assert resp.success and len(resp.ids) == 1, resp.message
+    tracks, label, _ = tracker.send(image)
+    assert ((label == resp.ids[0]) & coins).sum() / ((label == resp.ids[0]) | coins).sum() >= 0.5
+    for bad, message in [(AddObjects.Request(points=[Point(x=500.0, y=10.0)]), "outside the 320x240 frame"),
+                         (AddObjects.Request(points=[Point(x=10.0, y=10.0)], point_positive=[False]),
+                          "at least one must be on the object"),
+                         (AddObjects.Request(points=[Point(x=10.0, y=10.0)], point_positive=[True, False]),
+                          "2 point_positive flags for 1 points")]:
+        resp = tracker.call(AddObjects, "add_objects", bad)
+        assert not resp.success and message in resp.message, resp.message
+    clicks.publish(PointStamped(point=Point(x=-5.0, y=3.0)))
+    wait_until(lambda: "clicked_point (-5, 3) refused" in tracker.node.log(), "the bad click to be refused", 30)
+    assert tracker.node.alive()

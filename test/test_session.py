@@ -93,8 +93,15 @@ def test_bad_inputs_give_clear_errors_and_keep_state(session):
         session.remove_objects([1, 7])
     with pytest.raises(ValueError, match="frame size changed"):
         session.step(np.zeros((H + 16, W, 3), np.uint8))
-    with pytest.raises(ValueError, match="exactly one of mask or box"):
+    with pytest.raises(ValueError, match="clicks .* lie outside the 80x48 frame"):
+        session.step(f, [Prompt(clicks=[(5, 5), (90, 10)])])
+    assert session.frame_index == 0                        # refused before the frame was taken in
+    with pytest.raises(ValueError, match="exactly one of mask, box or clicks"):
         Prompt()
+    with pytest.raises(ValueError, match="exactly one of mask, box or clicks"):
+        Prompt(box=(0, 0, 5, 5), clicks=[(1, 1)])
+    with pytest.raises(ValueError, match="at least one must be on the object"):
+        Prompt(clicks=[(1, 1, False)])
     with pytest.raises(ValueError, match="positive"):
         Prompt(box=(0, 0, 0, 5))
     assert session.object_ids == [1]

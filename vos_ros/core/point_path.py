@@ -8,8 +8,8 @@ gives a clear edge, a box far from it a grey ramp (no ground truth needed). Nega
 candidates whose mask holds them, and the pixels nearer to a negative than to every positive click
 are cut from the kept mask.
 
-Meant for the tracker node's clicked points (geometry_msgs/PointStamped) and AddObjects points (not
-wired yet); measured by ``vos-ros eval points`` (docs/evaluation.md).
+Used for click prompts (``Prompt(clicks=...)``: the tracker node's `clicked_point` and AddObjects
+points); measured by ``vos-ros eval points`` (docs/evaluation.md).
 """
 from __future__ import annotations
 

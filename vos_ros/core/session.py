@@ -31,6 +31,7 @@ from vos_ros.core.model import (
     time_bucket,
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
+from vos_ros.core.point_path import points_to_masks
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
 from vos_ros.core.track_state import Track
 from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
@@ -137,6 +138,7 @@ class Session:
         t0 = time.perf_counter()
         check_frame(frame)
         self._check_prompts(prompts, frame.shape[:2])
+        masks = [self._prompt_mask(frame, p) for p in prompts]  # before any state changes: may refuse
         feats = self._encode(frame)
         t_backbone = time.perf_counter()
         self._frame_index += 1
@@ -153,7 +155,7 @@ class Session:
         else:
             probs4 = [torch.zeros(1, K, *f.f4.shape[-2:], device=self.device) for f in feats]
             presence = torch.zeros(0, device=self.device)
-        given = self._add_prompted(frame, feats, prompts)
+        given = self._add_prompted(feats, prompts, masks)
         if prompts:
             probs4 = [with_prompted(p, g) for p, g in zip(probs4, given, strict=True)]
             presence = torch.cat([presence, torch.full((len(prompts),), PROMPT_PRESENCE_LOGIT, device=self.device)])
@@ -190,6 +192,7 @@ class Session:
         else:
             check_frame(frame)
         self._check_prompts(prompts, frame.shape[:2])
+        masks = [self._prompt_mask(frame, p) for p in prompts]
         if not newest:
             feats = self._encode(frame)
         K = len(self.tracks)
@@ -197,7 +200,7 @@ class Session:
                     # another image: nothing is known about the existing objects there
                     else torch.zeros(1, K, *f.f4.shape[-2:], device=self.device)
                     for v, f in zip(self.views, feats, strict=True)]
-        given = self._add_prompted(frame, feats, prompts)
+        given = self._add_prompted(feats, prompts, masks)
         for view, f, e, g in zip(self.views, feats, existing, given, strict=True):
             probs4 = with_prompted(e, g)
             keys16, values16, key8, values8 = self._encode_memory(f, probs4)
@@ -265,10 +268,14 @@ class Session:
                                      f"frame is {size[1]}x{size[0]}")
                 if not p.mask.any():
                     raise ValueError(f"prompt {i}: mask is empty")
-            else:
+            elif p.box is not None:
                 x, y, w, h = p.box
                 if x >= size[1] or y >= size[0] or x + w <= 0 or y + h <= 0:
                     raise ValueError(f"prompt {i}: box {p.box} lies outside the {size[1]}x{size[0]} frame")
+            else:
+                outside = [(x, y) for x, y, _ in p.clicks if not (0 <= x < size[1] and 0 <= y < size[0])]
+                if outside:
+                    raise ValueError(f"prompt {i}: clicks {outside} lie outside the {size[1]}x{size[0]} frame")
 
     def _active_slots(self) -> list[int]:
         """The objects the network tracks into this frame: every track absent for at most
@@ -364,17 +371,13 @@ class Session:
             if box is not None:
                 track.prior.observe(box, float(mask.sum()), self._frame_index, self.cfg.track.max_growth)
 
-    def _add_prompted(self, frame: np.ndarray, feats: list[FrameFeatures], prompts: Sequence[Prompt]
+    def _add_prompted(self, feats: list[FrameFeatures], prompts: Sequence[Prompt], masks: list[np.ndarray]
                       ) -> list[torch.Tensor]:
-        """Create tracks for ``prompts`` on ``frame``; -> their masks per view, 1 x P x h4 x w4 (boxes
-        via ``boxes_to_masks``, on the frame as given)."""
+        """Create tracks for ``prompts`` with their H x W ``masks`` (``_prompt_mask``); -> the masks per
+        view, 1 x P x h4 x w4."""
         if not prompts:
             return []
-        masks = np.stack([p.mask != 0 if p.mask is not None else
-                          boxes_to_masks(self.model, frame, [p.box], crop_side=self.cfg.model.box_crop_side,
-                                        threshold=self.cfg.model.box_threshold,
-                                        precision=self.cfg.model.precision)[0]
-                          for p in prompts])
+        masks = np.stack(masks)
         for p in prompts:
             self.tracks.append(Track(self._next_id, p.label))
             self._next_id += 1
@@ -387,6 +390,19 @@ class Session:
         for j, track in enumerate(self.tracks[-len(prompts):]):
             track.appearance = appearance(feats[0].f8, given[0][0, j][None])
         return given
+
+    def _prompt_mask(self, frame: np.ndarray, prompt: Prompt) -> np.ndarray:
+        """H x W bool mask of a prompt: its own mask, or the box path's from its box or clicks."""
+        m = self.cfg.model
+        path = dict(crop_side=m.box_crop_side, threshold=m.box_threshold, precision=m.precision)
+        if prompt.mask is not None:
+            return prompt.mask != 0
+        if prompt.box is not None:
+            return boxes_to_masks(self.model, frame, [prompt.box], **path)[0]
+        mask = points_to_masks(self.model, frame, [prompt.clicks], **path)[0]
+        if not mask.any():
+            raise ValueError(f"no object found at the clicks {prompt.clicks}")
+        return mask
 
     def _fused(self, probs4: list[torch.Tensor], live: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Views' probabilities -> the mean of the ``live`` objects' L x H x W in input pixels (the others

@@ -34,17 +34,25 @@ def to_box(corners: Corners) -> Box:
     return (x1, y1, x2 - x1, y2 - y1)
 
 
+Click = tuple[float, float, bool]  # x, y in input pixels, and True = on the object, False = not on it
+
+
 @dataclass
 class Prompt:
-    """One new object: a mask (H x W, nonzero = object) or a box, with an optional label."""
+    """One new object: a mask (H x W, nonzero = object), a box, or clicks, with an optional label."""
 
     mask: np.ndarray | None = None
     box: Box | None = None
+    clicks: list[Click] | None = None
     label: str = ""
 
     def __post_init__(self) -> None:
-        if (self.mask is None) == (self.box is None):
-            raise ValueError("a Prompt needs exactly one of mask or box")
+        if sum(given is not None for given in (self.mask, self.box, self.clicks)) != 1:
+            raise ValueError("a Prompt needs exactly one of mask, box or clicks")
+        if self.clicks is not None:
+            self.clicks = [(float(c[0]), float(c[1]), bool(c[2]) if len(c) > 2 else True) for c in self.clicks]
+            if not any(positive for _, _, positive in self.clicks):
+                raise ValueError("clicks: at least one must be on the object (positive)")
         if self.box is not None:
             x, y, w, h = (float(v) for v in self.box)
             if not (w > 0 and h > 0):

@@ -4,7 +4,9 @@
     python -m vos_ros.nodes.tracker --ros-args ...          (same, from the source tree)
 
 Subscribes `image` (sensor_msgs/Image, or CompressedImage with node.compressed_input), and with
-node.use_depth `depth` + `camera_info`. Publishes `tracks`, `detections` (vision_msgs/Detection2DArray,
+node.use_depth `depth` + `camera_info`, and `clicked_point` (geometry_msgs/PointStamped, pixels of the
+newest processed image, as rqt_image_view publishes on `<image>_mouse_left`: a click starts a track on
+the object under it). Publishes `tracks`, `detections` (vision_msgs/Detection2DArray,
 where vision_msgs is installed), `label_image`, `overlay`, `markers` and /diagnostics; serves
 `add_objects`, `remove_objects`, `reset`. All names are relative.
 
@@ -32,8 +34,10 @@ from typing import TypeVar
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -164,6 +168,8 @@ class TrackerNode(LifecycleNode):
         # reliability per cfg.input_reliability; auto follows the publishers (vos_ros.nodes.inputs)
         self._image_sub = InputSubscription(self, image_type, "image", self._on_image, cfg.input_reliability)
         subs = [self._image_sub]
+        clicks = self.create_subscription(PointStamped, "clicked_point", self._on_clicked_point, 10,
+                                          qos_overriding_options=QoSOverridingOptions.with_default_policies())
         if cfg.use_depth:
             subs += [
                 InputSubscription(self, Image, "depth", self._on_depth, cfg.input_reliability),
@@ -176,7 +182,7 @@ class TrackerNode(LifecycleNode):
         ]
         timer = self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
         self._entities = ([(self.destroy_publisher, e) for e in pubs]
-                          + [(InputSubscription.destroy, e) for e in subs]
+                          + [(InputSubscription.destroy, e) for e in subs] + [(self.destroy_subscription, clicks)]
                           + [(self.destroy_service, e) for e in services] + [(self.destroy_timer, timer)])
         self._stop.clear()
         self._worker = threading.Thread(target=self._work, name="vos_tracker_worker", daemon=True)
@@ -419,11 +425,12 @@ class TrackerNode(LifecycleNode):
         return self._session
 
     def _prompts(self, req: AddObjects.Request, frame_shape: tuple[int, int]) -> list[Prompt]:
-        count = len(req.masks) + len(req.boxes)
+        count = len(req.masks) + len(req.boxes) + bool(req.points)
         if count == 0:
-            raise ValueError("no masks or boxes given")
+            raise ValueError("no masks, boxes or points given")
         if len(req.labels) > count:
-            raise ValueError(f"{len(req.labels)} labels for {count} objects (one per mask, then per box)")
+            raise ValueError(f"{len(req.labels)} labels for {count} objects (one per mask, then per box, "
+                             "then one for the points)")
         labels = list(req.labels) + [""] * (count - len(req.labels))
         prompts = []
         for i, m in enumerate(req.masks):
@@ -437,6 +444,13 @@ class TrackerNode(LifecycleNode):
                 prompts.append(Prompt(box=box, label=labels[len(req.masks) + j]))
             except ValueError as exc:
                 raise ValueError(f"box {j}: {exc}") from None
+        if req.points:
+            positive = list(req.point_positive) or [True] * len(req.points)
+            if len(positive) != len(req.points):
+                raise ValueError(f"{len(req.point_positive)} point_positive flags for {len(req.points)} points "
+                                 "(one per point, or none: all on the object)")
+            clicks = [(p.x, p.y, bool(on)) for p, on in zip(req.points, positive, strict=True)]
+            prompts.append(Prompt(clicks=clicks, label=labels[-1]))
         return prompts
 
     def _srv_add_objects(self, req: AddObjects.Request, resp: AddObjects.Response) -> AddObjects.Response:
@@ -458,6 +472,17 @@ class TrackerNode(LifecycleNode):
         resp.message = f"added {len(ids)} object(s): ids {list(resp.ids)}"
         self.get_logger().info(resp.message)
         return resp
+
+    def _on_clicked_point(self, msg: PointStamped) -> None:
+        """A click in the newest processed image starts a track on the object under it."""
+        where = f"({msg.point.x:g}, {msg.point.y:g})"
+        try:
+            ids = self._on_session(lambda session: session.add_objects(
+                [Prompt(clicks=[(msg.point.x, msg.point.y, True)])]))
+        except (ValueError, KeyError) as exc:
+            self.get_logger().warning(f"clicked_point {where} refused: {_error_text(exc)}")
+            return
+        self.get_logger().info(f"clicked_point {where}: new track {ids[0]}")
 
     def _srv_remove_objects(self, req: RemoveObjects.Request, resp: RemoveObjects.Response
                             ) -> RemoveObjects.Response:
