@@ -124,19 +124,26 @@ def summarise(rows: list[dict], key: str = "mask", floor: str = "box") -> dict[s
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    from vos_ros.core.box_path import box_probabilities
+def prepared(args: argparse.Namespace):  # -> (images of --set, TrackerConfig, VOSModel)
+    """What ``eval boxes`` and ``eval points`` start from: the set's images, the tracker config
+    (``--config``, ``--checkpoint``) and its model. FileNotFoundError when the set's data is missing."""
     from vos_ros.core.weights import load_model, set_threads  # torch is imported only when segmenting
 
+    images = set_images(args.set, args.data or data_root())
+    config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
+    set_threads(config.model)
+    return images, config, load_model(config.model)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vos_ros.core.box_path import box_probabilities
+
     try:
-        images = set_images(args.set, args.data or data_root())
+        images, config, model = prepared(args)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
     thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else [config.model.box_threshold]
-    set_threads(config.model)
-    model = load_model(config.model)
     rng = np.random.default_rng(args.seed)
     rows, tiles = [], []
     for k, (rgb, instances) in enumerate(tqdm(images, desc=f"eval boxes ({args.set})", unit="image")):

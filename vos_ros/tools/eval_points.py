@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from vos_ros.core.config import TRACKER_CONFIG, TrackerConfig
+from vos_ros.core.config import TRACKER_CONFIG
 from vos_ros.core.point_path import Point
 from vos_ros.core.types import Box
-from vos_ros.tools.davis_io import DATA_HELP, data_root
-from vos_ros.tools.eval_boxes import SETS, set_images, summarise
+from vos_ros.tools.davis_io import DATA_HELP
+from vos_ros.tools.eval_boxes import SETS, prepared, summarise
 from vos_ros.tools.eval_text import iou
 
 BASELINE_SCALE = 0.4  # the naive baseline's square side, share of the short side: the best fixed size on --set tuning
@@ -57,18 +57,14 @@ def baseline_box(click: Point, height: int, width: int) -> Box:
 def run(args: argparse.Namespace) -> int:
     from vos_ros.core.box_path import boxes_to_masks
     from vos_ros.core.point_path import points_to_masks
-    from vos_ros.core.weights import load_model, set_threads  # torch is imported only when segmenting
 
     try:
-        images = set_images(args.set, args.data or data_root())
+        images, config, model = prepared(args)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    config = TrackerConfig.load(args.config, **({"model__checkpoint": args.checkpoint} if args.checkpoint else {}))
     settings = {"crop_side": config.model.box_crop_side, "threshold": config.model.box_threshold,
                 "precision": config.model.precision}
-    set_threads(config.model)
-    model = load_model(config.model)
     rows = []
     for k, (rgb, instances) in enumerate(tqdm(images, desc=f"eval points ({args.set})", unit="image")):
         if args.limit > 0 and k >= args.limit:
