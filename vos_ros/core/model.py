@@ -221,6 +221,12 @@ class ValueEncoder(nn.Module):
         return v16, v8
 
 
+def memory_tokens(key16: torch.Tensor, v16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stride-16 keys B x Ck x h x w and values B x K x Cv x h x w -> memory tokens in the layout the
+    MemoryReader reads: keys B x N x Ck, values B x K x N x Cv (N = h * w)."""
+    return key16.flatten(2).transpose(1, 2), v16.flatten(3).transpose(2, 3)
+
+
 def time_bucket(gap: torch.Tensor, is_prompt: torch.Tensor, buckets: int) -> torch.Tensor:
     """Relative-time bucket of each memory token: floor(log2(gap)) clipped, prompt frames last."""
     b = torch.log2(gap.clamp(min=1).float()).floor().long().clamp(max=buckets - 2)

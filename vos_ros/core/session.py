@@ -28,6 +28,7 @@ from vos_ros.core.model import (
     aggregate,
     argmax_along,
     compute_precision,
+    memory_tokens,
     time_bucket,
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
@@ -440,9 +441,8 @@ class Session:
                 v16[:, slots] = a16
         if not coarse:
             return None, None, feats.key8, v8
-        keys16 = feats.key16[0].flatten(1).T                       # N x Ck
-        values16 = v16[0].flatten(2).transpose(1, 2)               # K x N x Cv
-        return keys16, values16, feats.key8, v8
+        keys16, values16 = memory_tokens(feats.key16, v16)         # 1 x N x Ck, 1 x K x N x Cv
+        return keys16[0], values16[0], feats.key8, v8
 
     def _remember(self, view: View, feats: FrameFeatures, probs4: torch.Tensor, prompt: bool, seen: list[bool],
                   active: list[int]) -> None:

@@ -29,9 +29,15 @@ from vos_ros.core.model import (
     aggregate,
     argmax_along,
     compute_precision,
+    memory_tokens,
     time_bucket,
 )
 from vos_ros.tools.davis_io import DATA_HELP
+
+# Loss weights against the tracking loss (mask loss over the tracked frames): the presence score's
+# cross-entropy, and the box path's mask loss (on the clips' first frames and on real-scene box crops).
+PRESENCE_LOSS_WEIGHT = 0.5
+BOX_LOSS_WEIGHT = 0.5
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,8 +102,8 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
 
     queries = model.query_init(feats[0], first)
     v16, v8 = model.values(feats[0], first)
-    mem_keys = [feats[0].key16.flatten(2).transpose(1, 2)]                         # B x N x Ck
-    mem_values = [v16.flatten(3).transpose(2, 3)]                                 # B x K x N x Cv
+    keys, values = memory_tokens(feats[0].key16, v16)                             # B x N x Ck, B x K x N x Cv
+    mem_keys, mem_values = [keys], [values]
     mem_times = [times[:, :1].expand(-1, mem_keys[0].shape[1])]
     mem_prompt = [torch.ones_like(mem_times[0], dtype=torch.bool)]
     prev_key8, prev_v8 = feats[0].key8, v8
@@ -109,18 +115,19 @@ def clip_loss(model: VOSModel, batch: dict[str, torch.Tensor], box_prob: float, 
         logits, presence, _, _ = model.segment(feats[t], keys, values, buckets, prev_key8, prev_v8,
                                                   queries, valid, top_k)
         visible = (masks[:, t].flatten(2).sum(-1) > 0).float()
-        step_loss = mask_loss(logits, masks[:, t], valid) + 0.5 * (
+        step_loss = mask_loss(logits, masks[:, t], valid) + PRESENCE_LOSS_WEIGHT * (
             F.binary_cross_entropy_with_logits(presence, visible, reduction="none") * valid).sum() / valid.sum()
         track_loss = track_loss + step_loss / (T - 1)
         probs = aggregate(logits, valid).softmax(1)[:, 1:]
         v16, v8 = model.values(feats[t], probs)
-        mem_keys.append(feats[t].key16.flatten(2).transpose(1, 2))
-        mem_values.append(v16.flatten(3).transpose(2, 3))
+        keys, values = memory_tokens(feats[t].key16, v16)
+        mem_keys.append(keys)
+        mem_values.append(values)
         mem_times.append(times[:, t:t + 1].expand(-1, mem_keys[-1].shape[1]))
         mem_prompt.append(torch.zeros_like(mem_times[-1], dtype=torch.bool))
         prev_key8, prev_v8 = feats[t].key8, v8
     stats["track"] = float(track_loss.detach())
-    return loss * 0.5 + track_loss, stats
+    return BOX_LOSS_WEIGHT * loss + track_loss, stats
 
 
 def optimizer_step(opt: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss: torch.Tensor) -> bool:
@@ -322,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
                 crops = [real_boxes[i] for i in range(first, first + args.real_boxes)]
                 crop_loss = real_box_loss(model, crops, args.device)
                 stats["real_box"] = float(crop_loss.detach())
-                loss = loss + 0.5 * crop_loss
+                loss = loss + BOX_LOSS_WEIGHT * crop_loss
         if not optimizer_step(opt, params, loss):
             skipped += 1
         sched.step()
