@@ -271,7 +271,7 @@ def test_bad_service_requests_get_clear_refusals(tracker: Tracker) -> None:
         (add_request(boxes=[(5, 5, 0, 10)]), "box 0: box"),
         (add_request(boxes=[(500, 500, 10, 10)]), "outside the 240x160 frame"),
         (add_request(boxes=[BOX], labels=["a", "b"]), "2 labels for 1 objects"),
-        (add_request(), "no masks or boxes given"),
+        (add_request(), "no masks, boxes or points given"),
         (add_request([MASK], image=np.zeros((4, 4, 3), np.uint8)), "mask 0: mask is 240x160, the frame is 4x4"),
     ]
     for req, message in cases:

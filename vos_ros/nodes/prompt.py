@@ -22,14 +22,13 @@ Threads: a multi-threaded executor; the service and the re-grounding timer share
 exclusive callback group (never both at once), so frames keep arriving while a phrase is grounded,
 and the tracker's services are called from inside it without blocking the executor. The models
 load and run on one thread of their own (`_ground`): OpenMP keeps a thread team per thread that
-runs torch, and more team threads than cores slow every operation (see vos_ros.nodes.tracker).
+runs torch, and more team threads than cores slow every operation (vos_ros.nodes.worker).
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -49,6 +48,7 @@ from vos_ros.nodes import convert
 from vos_ros.nodes.inputs import InputSubscription, StampBuffer
 from vos_ros.nodes.params import ParamSpec, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
+from vos_ros.nodes.worker import TorchWorker
 from vos_ros.prompts.concepts import Concept, TrackView, new_objects
 from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
 from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
@@ -94,7 +94,8 @@ class PromptNode(Node):
         self.create_timer(0.25, self._reground, callback_group=grounding)
         # Load the models off the start-up path (the first request should not pay for them), on the
         # one thread that runs them.
-        self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vos_prompt_torch")
+        self._torch: TorchWorker = TorchWorker("vos_prompt_torch")
+        self._torch.start()
         self._torch.submit(self._get_grounder)
         self.get_logger().info("vos_prompt ready: service text_prompt")
 
@@ -167,11 +168,11 @@ class PromptNode(Node):
 
     def release(self) -> None:
         """Drop queued grounding work (the process is ending); a running one finishes on its own."""
-        self._torch.shutdown(wait=False, cancel_futures=True)
+        self._torch.stop("vos_prompt is shutting down", wait=False)
 
     def _ground(self, rgb: np.ndarray, text: str, **options):  # -> vos_ros.prompts.ground.GroundingResult
         """The grounder on ``rgb``, run on the models' thread."""
-        return self._torch.submit(lambda: self._get_grounder()(rgb, text, **options)).result()
+        return self._torch.run(lambda: self._get_grounder()(rgb, text, **options))
 
     def _frame(self) -> tuple[Image | CompressedImage, np.ndarray, np.ndarray | None]:
         with self._frame_lock:

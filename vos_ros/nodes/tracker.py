@@ -10,12 +10,10 @@ the object under it). Publishes `tracks`, `detections` (vision_msgs/Detection2DA
 where vision_msgs is installed), `label_image`, `overlay`, `markers` and /diagnostics; serves
 `add_objects`, `remove_objects`, `reset`. All names are relative.
 
-Threads: the executor only queues frames and answers services; a worker thread runs the Session
-on the newest queued frame (older ones are dropped and counted), and every other piece of torch
-work too (loading the model, adding and removing objects): services hand it a job and wait. One
-thread for all of it matters on a CPU: once a second thread has run torch, OpenMP keeps a thread
-team per thread, and with more team threads than cores its threads stop spin-waiting between
-operations, which made the demo's step 2.3x slower (268 ms against 117 ms for the same frames).
+Threads: the executor only queues frames and answers services; one worker thread
+(vos_ros.nodes.worker.TorchWorker) runs the Session on the newest queued frame (older ones are
+dropped and counted), and every other piece of torch work too (loading the model, adding and
+removing objects): services hand it a job and wait.
 Lifecycle: configure creates the ROS interfaces, activate loads the model and starts a Session,
 deactivate frees them, cleanup removes the interfaces.
 """
@@ -25,9 +23,7 @@ import dataclasses
 import gc
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -54,6 +50,7 @@ from vos_ros.nodes.depth_pairing import PairingWatch, miss_reason
 from vos_ros.nodes.inputs import InputSubscription, StampBuffer, publisher_overrides, stamp_ns
 from vos_ros.nodes.params import LIVE_PARAMETERS, build_configs, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
+from vos_ros.nodes.worker import TorchWorker
 from vos_ros.srv import AddObjects, RemoveObjects
 
 NODE_NAME = "vos_tracker"
@@ -100,12 +97,10 @@ class TrackerNode(LifecycleNode):
 
         self._session: Session | None = None
         self._session_lock = threading.Lock()
-        self._queue: deque[tuple[Image | CompressedImage, float]] = deque()
-        self._jobs: deque[tuple[Callable[[], object], Future]] = deque()  # run by the worker before frames
-        self._queue_cv = threading.Condition()
         self._active = threading.Event()
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
+        # (image, time received) frames and torch jobs, on one thread
+        self._worker: TorchWorker[tuple[Image | CompressedImage, float]] = TorchWorker(
+            "vos_tracker_worker", self._process_queued)
         self._depth = StampBuffer(10)  # appended by the executor, read by the worker
         self._newest_depth_ns: int | None = None
         self._camera_info: CameraInfo | None = None
@@ -184,8 +179,6 @@ class TrackerNode(LifecycleNode):
         self._entities = ([(self.destroy_publisher, e) for e in pubs]
                           + [(InputSubscription.destroy, e) for e in subs] + [(self.destroy_subscription, clicks)]
                           + [(self.destroy_service, e) for e in services] + [(self.destroy_timer, timer)])
-        self._stop.clear()
-        self._worker = threading.Thread(target=self._work, name="vos_tracker_worker", daemon=True)
         self._worker.start()
         self._state = "inactive"
         self.get_logger().info(f"configured: image as {image_type.__name__} ({cfg.input_reliability}), "
@@ -213,8 +206,7 @@ class TrackerNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active.clear()
-        with self._queue_cv:
-            self._queue.clear()
+        self._worker.clear_frames()
         with self._session_lock:  # waits for a step in progress
             self._session = None
         self._session_stats = {}
@@ -225,7 +217,7 @@ class TrackerNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_worker()
+        self._worker.stop("tracker is shutting down")
         for destroy, entity in self._entities:
             destroy(entity)
         self._entities = []
@@ -243,31 +235,15 @@ class TrackerNode(LifecycleNode):
     def release(self) -> None:
         """Stop the worker and drop the session (shutdown, or the process is ending)."""
         self._active.clear()
-        self._stop_worker()
+        self._worker.stop("tracker is shutting down")
         with self._session_lock:
             self._session = None
-
-    def _stop_worker(self) -> None:
-        self._stop.set()
-        with self._queue_cv:
-            self._queue_cv.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-            self._worker = None
-        with self._queue_cv:
-            while self._jobs:
-                self._jobs.popleft()[1].set_exception(ValueError("tracker is shutting down"))
 
     # -- input ------------------------------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
         if not self._active.is_set():
             return
-        with self._queue_cv:
-            while len(self._queue) >= self.node_cfg.queue_size:
-                self._queue.popleft()
-                self._stats.dropped += 1
-            self._queue.append((msg, time.monotonic()))
-            self._queue_cv.notify()
+        self._stats.dropped += self._worker.put_frame((msg, time.monotonic()), self.node_cfg.queue_size)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth.append(msg)
@@ -294,13 +270,9 @@ class TrackerNode(LifecycleNode):
     # -- worker -----------------------------------------------------------------------------------
     def _on_worker(self, job: Callable[[], T]) -> T:
         """``job()`` run on the worker thread (between frames); its result, or its exception raised here."""
-        if self._worker is None or self._stop.is_set():
+        if not self._worker.running:
             raise ValueError(f"tracker is not configured (lifecycle state '{self._state}')")
-        done: Future = Future()
-        with self._queue_cv:
-            self._jobs.append((job, done))
-            self._queue_cv.notify()
-        return done.result()
+        return self._worker.run(job)
 
     def _on_session(self, use: Callable[[Session], T]) -> T:
         """``use(session)`` on the worker thread, under the session lock; ValueError when not active."""
@@ -315,27 +287,13 @@ class TrackerNode(LifecycleNode):
 
         return self._on_worker(job)
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            with self._queue_cv:
-                if not self._queue and not self._jobs:
-                    self._queue_cv.wait(timeout=0.5)
-                    continue
-                job = self._jobs.popleft() if self._jobs else None
-                frame = None if job is not None else self._queue.popleft()
-            if job is not None:
-                task, done = job
-                try:
-                    done.set_result(task())
-                except Exception as exc:  # noqa: BLE001 - handed to the waiting service
-                    done.set_exception(exc)
-                continue
-            msg, received = frame
-            try:
-                self._process(msg, received)
-            except Exception as exc:  # noqa: BLE001 - the worker must outlive any frame
-                self._input_error(f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
-                                  f"{type(exc).__name__}: {exc}")
+    def _process_queued(self, frame: tuple[Image | CompressedImage, float]) -> None:
+        msg, received = frame
+        try:
+            self._process(msg, received)
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive any frame
+            self._input_error(f"frame {msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} failed: "
+                              f"{type(exc).__name__}: {exc}")
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         try:
