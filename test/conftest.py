@@ -97,3 +97,23 @@ def small_frame_params(checkpoint: str) -> dict[str, Any]:
 
 def python_node(module: str, *ros_args: str) -> list[str]:
     return [sys.executable, "-m", module, "--ros-args", *ros_args]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """VOS_ROS_TEST_SHUFFLE=SEED runs the modules in a shuffled order and each module's tests in a
+    shuffled order (as pytest-randomly does): every test must pass in any order, not only the file's."""
+    seed = os.environ.get("VOS_ROS_TEST_SHUFFLE")
+    if not seed:
+        return
+    import random
+
+    rng = random.Random(seed)
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    order = list(modules.values())
+    rng.shuffle(order)
+    for module_items in order:
+        rng.shuffle(module_items)
+    items[:] = [item for module_items in order for item in module_items]
+    print(f"\nVOS_ROS_TEST_SHUFFLE={seed}: modules and tests in a shuffled order")
