@@ -19,6 +19,7 @@ from conftest import python_node, small_frame_params, write_params
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 from vos_ros.msg import TrackArray
 from vos_ros.srv import AddObjects
@@ -100,6 +101,7 @@ def node(start_node, ros_peer, checkpoint, tmp_path_factory) -> Node:
 
 
 def test_box_and_mask_prompts_come_back_as_detections_matching_the_tracks(node: Node) -> None:
+    assert node.peer.call(Trigger, "reset", Trigger.Request()).success  # no tracks of earlier tests
     node.send(FRAMES[1])  # the frame the prompts refer to
     req = AddObjects.Request(labels=["cup", "saucer"], boxes=[RegionOfInterest(
         x_offset=BOX[0], y_offset=BOX[1], width=BOX[2], height=BOX[3])])

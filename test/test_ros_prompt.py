@@ -131,7 +131,7 @@ def prompt(peer, text: str, replace: bool = False, max_instances: int = 0, min_s
 def test_text_prompt_adds_tracks_and_replace_removes_them(nodes) -> None:
     peer, tracks, _, labels = nodes
     labels.clear()
-    first = prompt(peer, "the cup")
+    first = prompt(peer, "the cup", replace=True)  # also ends the phrases and tracks of earlier tests
     assert first.success, first.message
     assert len(first.ids) == 1 and list(first.labels) == ["cup"] and 0.3 <= first.scores[0] <= 1.0
     shown = tracks.wait_for(lambda m: {t.id for t in m.tracks} >= set(first.ids), timeout=60)
