@@ -131,17 +131,19 @@ def _split_contested(probs4: torch.Tensor, weights: torch.Tensor, priors: list[B
     h, w = probs4.shape[-2:]
     ys = torch.arange(h, device=probs4.device, dtype=torch.float32)[:, None]
     xs = torch.arange(w, device=probs4.device, dtype=torch.float32)[None, :]
-    depth, robbed = [], []
-    for prior, k in zip(priors, slots, strict=True):
+    idx = torch.tensor(slots, device=probs4.device)
+    claims = probs4[0, idx] * weights[0, idx] > PRESENT_PROBABILITY                    # S x h x w
+    areas = claims.flatten(1).sum(1).tolist()                                         # one host sync
+    robbed = [area < prior.area / band for area, prior in zip(areas, priors, strict=True)]
+    depth = []
+    for prior in priors:
         x0, y0, x1, y1 = prior.predicted(frame)
         cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, max(1.0, (x1 - x0) / 2), max(1.0, (y1 - y0) / 2)
         depth.append(torch.maximum((xs - cx).abs() / hx, (ys - cy).abs() / hy))      # h x w
-        robbed.append(float((probs4[0, k] * weights[0, k] > PRESENT_PROBABILITY).sum()) < prior.area / band)
     depth = torch.stack(depth)                                                      # S x h x w
     for i, k in enumerate(slots):
         victims = [j for j in range(len(slots)) if j != i and robbed[j]]
         if not victims:
             continue
         theirs = depth[victims].min(0).values
-        mine = probs4[0, k] * weights[0, k] > PRESENT_PROBABILITY
-        weights[0, k] = weights[0, k] * ~(mine & (theirs < depth[i]) & (theirs <= 1))
+        weights[0, k] = weights[0, k] * ~(claims[i] & (theirs < depth[i]) & (theirs <= 1))
