@@ -88,3 +88,22 @@ def test_long_stream_stays_within_bound_and_resident_memory_flat():
     assert stats["tokens"] <= stats["token_bound"]
     assert stats["long_term_tokens"] == min(cfg.memory.long_term_tokens, stats["long_term_tokens"])
     assert (rss[-1] - rss[0]) / 1024 < 100, f"resident memory grew by {(rss[-1] - rss[0]) / 1024:.1f} MB"
+
+
+def test_objects_added_later_are_unknown_on_older_tokens_through_consolidation_and_removal():
+    b = bank(working_frames=1, long_term_tokens=20, prototypes_per_frame=6)
+    b.num_objects = 2
+    b.add(*frame(), time=0, prompt=False)
+    assert not b.partly_known and b.gather().known.all()
+    b.add_objects(1)                                                   # object 2 given on frame 1
+    keys, values = frame(k=3, seed=1)
+    b.add(keys, values, time=1, prompt=True)
+    b.add(*frame(k=3, seed=2), time=2, prompt=False)                  # frame 0 -> long-term memory
+    mem = b.gather()
+    assert b.partly_known and mem.known.shape == mem.values.shape[:2] == (3, mem.size)
+    assert mem.known[:2].all() and torch.equal(mem.known[2], mem.times >= 1)
+    assert torch.equal(b.gather([2]).known[0], mem.known[2])           # one object's view of it
+    b.remove_objects([0])
+    assert torch.equal(b.gather().known[1], mem.known[2])
+    b.add(*frame(k=2, seed=3), time=3, prompt=False, unknown=[0])      # a frame nothing is known of object 0 on
+    assert not b.working[-1].known[0].any() and b.working[-1].known[1].all()

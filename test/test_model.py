@@ -85,6 +85,26 @@ def test_readout_is_the_softmax_weighted_sum_of_the_top_k_values(model):
     assert values.grad.abs().sum() > 0 and keys.grad.abs().sum() > 0
 
 
+def test_objects_read_only_the_tokens_they_are_known_on(model):
+    """With ``known``, each object's top-k weights are renormalised over its known tokens: an object
+    known everywhere reads as without ``known``; one known on a few tokens reads only those."""
+    g = torch.Generator().manual_seed(5)
+    B, K, N, Cv, k = 1, 2, 40, 16, 8
+    q, keys = torch.randn(B, 64, 3, 5, generator=g), torch.randn(B, N, 64, generator=g)
+    values, buckets = torch.randn(B, K, N, Cv, generator=g), torch.zeros(B, N, dtype=torch.long)
+    known = torch.ones(B, K, N, dtype=torch.bool)
+    known[0, 1, : N // 2] = False                                               # object 1 added later
+    with torch.no_grad():
+        plain, idx, weights = model.reader(q, keys, values, buckets, k)
+        masked, _, _ = model.reader(q, keys, values, buckets, k, known)
+    assert torch.allclose(masked[:, 0], plain[:, 0], atol=1e-5)
+    w = weights[0] * (idx[0] >= N // 2)                                          # P x k
+    w = w / w.sum(-1, keepdim=True).clamp_min(1e-6)
+    expected = (w[..., None] * values[0, 1][idx[0]]).sum(1)                      # P x Cv
+    assert torch.allclose(masked[0, 1].flatten(1).T, expected, atol=1e-5)
+    assert not torch.allclose(masked[:, 1], plain[:, 1], atol=1e-3)
+
+
 def test_affinity_is_scaled_negative_distance_plus_time_bias(model):
     """The one-product affinity equals the formula written out: -(|k|^2 - 2 k.q) / sqrt(C) + bias."""
     g = torch.Generator().manual_seed(4)

@@ -16,12 +16,14 @@ Bound (independent of stream length), with T = tokens per frame (H/16 * W/16) an
     tokens <= (max_prompt_frames + working_frames) * T + long_term_tokens
     bytes  <= tokens * 4 * (key_dim + K * value_dim + 3)
 
-Objects added later get zero values on older tokens (nothing known about them there); removing an
-object drops its values everywhere.
+Objects added later get zero values on older tokens and are marked unknown there (``known``): the
+reader renormalises each object's attention over the tokens it is known on, so an object given on
+frame t reads frames from t on, not the zeros older frames hold for it (XMem keeps the memories of
+objects added later apart for the same reason). Removing an object drops its values everywhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -30,10 +32,12 @@ from vos_ros.core.config import MemoryConfig
 
 @dataclass
 class MemoryBlock:
-    """Tokens with their times (frame index), prompt flags, read counts and per-object values."""
+    """Tokens with their times (frame index), prompt flags, read counts, per-object values and
+    whether each object was known when the token was written."""
 
     keys: torch.Tensor      # N x Ck
     values: torch.Tensor    # K x N x Cv
+    known: torch.Tensor     # K x N (bool): False where the object did not exist yet (its values are zeros)
     times: torch.Tensor     # N (long)
     prompt: torch.Tensor    # N (bool)
     usage: torch.Tensor     # N (float): attention received while in memory
@@ -44,15 +48,22 @@ class MemoryBlock:
 
     @staticmethod
     def cat(blocks: list[MemoryBlock]) -> MemoryBlock:
-        return MemoryBlock(*(torch.cat([getattr(b, f) for b in blocks], dim=1 if f == "values" else 0)
-                             for f in ("keys", "values", "times", "prompt", "usage")))
+        return MemoryBlock(*(torch.cat([getattr(b, f) for b in blocks], dim=1 if f in PER_OBJECT else 0)
+                             for f in FIELDS))
 
     def select(self, idx: torch.Tensor) -> MemoryBlock:
-        return MemoryBlock(self.keys[idx], self.values[:, idx], self.times[idx], self.prompt[idx], self.usage[idx])
+        return MemoryBlock(*(getattr(self, f)[:, idx] if f in PER_OBJECT else getattr(self, f)[idx] for f in FIELDS))
+
+    def objects(self, slots: torch.Tensor | list[int]) -> MemoryBlock:
+        """The same tokens with the values of the objects in ``slots`` only."""
+        return MemoryBlock(*(getattr(self, f)[slots] if f in PER_OBJECT else getattr(self, f) for f in FIELDS))
 
     def nbytes(self) -> int:
-        return sum(t.element_size() * t.nelement() for t in (self.keys, self.values, self.times, self.prompt,
-                                                              self.usage))
+        return sum(getattr(self, f).element_size() * getattr(self, f).nelement() for f in FIELDS)
+
+
+FIELDS = tuple(f.name for f in fields(MemoryBlock))
+PER_OBJECT = ("values", "known")  # K x N: indexed by object first
 
 
 class MemoryBank:
@@ -62,16 +73,23 @@ class MemoryBank:
         self.working: list[MemoryBlock] = []
         self.long_term: MemoryBlock | None = None
         self.num_objects = 0
+        self.partly_known = False  # some object is unknown on some stored token (added after them)
         self._cache: MemoryBlock | None = None  # concatenation of all stores, rebuilt after a change
         self._cache_objects: tuple[int, ...] | None = None  # whose values the cache holds (None = all)
 
     # -- writing ------------------------------------------------------------------------------
-    def add(self, keys: torch.Tensor, values: torch.Tensor, time: int, prompt: bool) -> None:
-        """Write one frame: keys N x Ck, values K x N x Cv (K = current number of objects)."""
+    def add(self, keys: torch.Tensor, values: torch.Tensor, time: int, prompt: bool,
+            unknown: list[int] = ()) -> None:
+        """Write one frame: keys N x Ck, values K x N x Cv (K = current number of objects); the objects in
+        ``unknown`` were not known on this frame (their values are zeros)."""
         if values.shape[0] != self.num_objects:
             raise ValueError(f"memory holds {self.num_objects} objects, got values for {values.shape[0]}")
         n = keys.shape[0]
-        block = MemoryBlock(keys, values, torch.full((n,), time, dtype=torch.long),
+        known = torch.ones(self.num_objects, n, dtype=torch.bool, device=values.device)
+        if unknown:
+            known[list(unknown)] = False
+            self.partly_known = True
+        block = MemoryBlock(keys, values, known, torch.full((n,), time, dtype=torch.long),
                             torch.full((n,), prompt, dtype=torch.bool), torch.zeros(n))
         if prompt:
             self.prompt_frames.append(block)
@@ -100,22 +118,25 @@ class MemoryBank:
         return self.prompt_frames + self.working + ([self.long_term] if self.long_term is not None else [])
 
     def add_objects(self, count: int) -> None:
-        """New objects: zero values on every stored token."""
+        """New objects: zero values on every stored token, marked unknown."""
         for b in self._blocks():
             b.values = torch.cat([b.values, b.values.new_zeros(count, *b.values.shape[1:])], 0)
+            b.known = torch.cat([b.known, b.known.new_zeros(count, *b.known.shape[1:])], 0)
+            self.partly_known = True
         self.num_objects += count
         self._cache = None
 
     def remove_objects(self, slots: list[int]) -> None:
         keep = [k for k in range(self.num_objects) if k not in set(slots)]
         for b in self._blocks():
-            b.values = b.values[keep]
+            b.values, b.known = b.values[keep], b.known[keep]
         self.num_objects = len(keep)
         self._cache = None
 
     def clear(self) -> None:
         self.prompt_frames, self.working, self.long_term = [], [], None
         self.num_objects = 0
+        self.partly_known = False
         self._cache = None
 
     # -- reading ------------------------------------------------------------------------------
@@ -129,7 +150,7 @@ class MemoryBank:
                 raise RuntimeError("memory is empty: no frame has been written yet")
             if key is not None:
                 slots = torch.tensor(key, dtype=torch.long, device=blocks[0].values.device)
-                blocks = [MemoryBlock(b.keys, b.values[slots], b.times, b.prompt, b.usage) for b in blocks]
+                blocks = [b.objects(slots) for b in blocks]
             self._cache, self._cache_objects = MemoryBlock.cat(blocks), key
         return self._cache
 

@@ -233,6 +233,20 @@ def time_bucket(gap: torch.Tensor, is_prompt: torch.Tensor, buckets: int) -> tor
     return torch.where(is_prompt, torch.full_like(b, buckets - 1), b)
 
 
+def weights_per_object(weights: torch.Tensor, top_idx: torch.Tensor, known: torch.Tensor | None,
+                       num_objects: int) -> torch.Tensor:
+    """Top-k weights B x P x k -> each object's B x K x P x k: renormalised over the tokens the object is
+    known on (``known`` B x K x N), so an object added later reads the frames since it was given rather
+    than the zeros older frames hold for it. With ``known`` None, the same weights for every object."""
+    B, P, k = weights.shape
+    shared = weights[:, None].expand(B, num_objects, P, k)
+    if known is None:
+        return shared
+    known_at = known.to(weights.dtype).gather(2, top_idx.reshape(B, 1, P * k).expand(B, num_objects, P * k))
+    masked = shared * known_at.view(B, num_objects, P, k)
+    return masked / masked.sum(-1, keepdim=True).clamp_min(1e-6)
+
+
 class MemoryReader(nn.Module):
     """Top-k affinity readout of per-object memory values, with a learned relative-time bias (M3T)."""
 
@@ -255,8 +269,9 @@ class MemoryReader(nn.Module):
         return torch.bmm(query_ext.transpose(1, 2), keys_ext.transpose(1, 2))           # B x P x N
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, buckets: torch.Tensor,
-                top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """query B x Ck x h x w; keys B x N x Ck; values B x K x N x Cv; buckets B x N.
+                top_k: int, known: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """query B x Ck x h x w; keys B x N x Ck; values B x K x N x Cv; buckets B x N; known B x K x N
+        (None: every object is known on every token).
 
         Returns readout B x K x Cv x h x w and the chosen token indices / weights (B x P x k),
         which the memory bank uses to rank tokens for consolidation.
@@ -268,6 +283,7 @@ class MemoryReader(nn.Module):
         k = min(top_k, N)
         top_val, top_idx = sim.topk(k, dim=-1)                              # B x P x k
         weights = top_val.softmax(-1)
+        object_weights = weights_per_object(weights, top_idx, known, K)     # B x K x P x k
         # Each pixel's readout per object is the weighted sum of k rows of that object's values: one
         # embedding bag per (item, object, pixel) over all values as one table, the rows of item b's
         # object j from (b * K + j) * N on (4-14x faster than a sparse product on the CPU for 1-8
@@ -275,7 +291,7 @@ class MemoryReader(nn.Module):
         table = values.reshape(B * K * N, Cv)
         first_row = N * torch.arange(B * K, device=query.device).view(B, K, 1, 1)
         bags = (top_idx[:, None] + first_row).view(B * K * P, k)
-        bag_weights = weights[:, None].expand(B, K, P, k).reshape(B * K * P, k).to(table.dtype)
+        bag_weights = object_weights.reshape(B * K * P, k).to(table.dtype)
         out = F.embedding_bag(bags, table, per_sample_weights=bag_weights, mode="sum")  # BKP x Cv
         readout = out.view(B, K, P, Cv).transpose(2, 3).reshape(B, K, Cv, h, w)
         return readout, top_idx, weights
@@ -512,10 +528,11 @@ class VOSModel(nn.Module):
 
     def segment(self, feats: FrameFeatures, mem_keys: torch.Tensor, mem_values: torch.Tensor,
                 buckets: torch.Tensor, prev_key8: torch.Tensor | None, prev_values8: torch.Tensor | None,
-                queries: torch.Tensor, valid: torch.Tensor, top_k: int
+                queries: torch.Tensor, valid: torch.Tensor, top_k: int, mem_known: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One tracking step for all objects. -> logits, presence, top-k indices and weights."""
-        readout16, idx, weights = self.reader(feats.key16, mem_keys, mem_values, buckets, top_k)
+        """One tracking step for all objects. -> logits, presence, top-k indices and weights.
+        ``mem_known`` B x K x N: which memory tokens each object is known on (None: all)."""
+        readout16, idx, weights = self.reader(feats.key16, mem_keys, mem_values, buckets, top_k, mem_known)
         readout8 = self.fine_readout(feats, prev_key8, prev_values8, readout16.shape[1])
         logits, presence = self.decode(feats, readout16, readout8, queries, valid)
         return logits, presence, idx, weights

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from vos_ros.core.config import PACKAGE_ROOT
-from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel
+from vos_ros.core.model import FrameFeatures, ModelConfig, VOSModel, weights_per_object
 
 OPSET = 18                         # written as ONNX IR version 10 (onnx 1.23), which onnxruntime 1.32 loads
 CACHE_DIR = PACKAGE_ROOT / ".cache" / "onnx"
@@ -65,7 +65,7 @@ class SegmentGraph(nn.Module):
     """VOSModel.segment: stride-16 memory read-out, stride-8 matching and decoding of K objects."""
 
     inputs = (*FEATURES, "mem_keys", "mem_values", "buckets", "prev_key8", "prev_values8", "queries", "valid",
-              "top_k")
+              "top_k", "mem_known")
     outputs = ("logits", "presence", "top_idx", "top_weights")
 
     def __init__(self, model: VOSModel) -> None:
@@ -75,15 +75,16 @@ class SegmentGraph(nn.Module):
     def forward(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor, key16: torch.Tensor,
                 key8: torch.Tensor, mem_keys: torch.Tensor, mem_values: torch.Tensor, buckets: torch.Tensor,
                 prev_key8: torch.Tensor, prev_values8: torch.Tensor, queries: torch.Tensor, valid: torch.Tensor,
-                top_k: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                top_k: torch.Tensor, mem_known: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feats = FrameFeatures(f4, f8, f16, key16, key8)
-        readout16, top_idx, weights = self.read_memory(key16, mem_keys, mem_values, buckets, top_k)
+        readout16, top_idx, weights = self.read_memory(key16, mem_keys, mem_values, buckets, top_k, mem_known)
         readout8 = self.model.fine_readout(feats, prev_key8, prev_values8, mem_values.shape[1])
         logits, presence = self.model.decode(feats, readout16, readout8, queries, valid)
         return logits, presence, top_idx, weights
 
     def read_memory(self, key16: torch.Tensor, mem_keys: torch.Tensor, mem_values: torch.Tensor,
-                    buckets: torch.Tensor, top_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    buckets: torch.Tensor, top_k: torch.Tensor, mem_known: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """MemoryReader.forward with the weighted sum of the top-k rows as one gather and one batched
         product: ONNX has no embedding bag, and the exporter's loop for it took 5 s a step (8 objects, 480p)."""
         _, K, N, Cv = mem_values.shape
@@ -94,8 +95,9 @@ class SegmentGraph(nn.Module):
         torch._check(k <= N)
         top_val, top_idx = sim.topk(k, dim=-1)                                        # 1 x P x k
         weights = top_val.softmax(-1)
+        object_weights = weights_per_object(weights, top_idx, mem_known, K)[0]      # K x P x k
         rows = mem_values[0][:, top_idx[0]]                                           # K x P x k x Cv
-        readout = weights[0][None, :, None] @ rows                                    # K x P x 1 x Cv
+        readout = object_weights[:, :, None] @ rows                                   # K x P x 1 x Cv
         return readout.view(1, K, h * w, Cv).transpose(2, 3).reshape(1, K, Cv, h, w), top_idx, weights
 
 
@@ -159,9 +161,9 @@ def dynamic_axes() -> dict[str, dict[int, torch.export.Dim]]:
     stride4, stride8, stride16 = {2: 4 * h, 3: 4 * w}, {2: 2 * h, 3: 2 * w}, {2: h, 3: w}
     per_object4 = {1: k, **stride4}
     return {"image": {2: 16 * h, 3: 16 * w}, "f4": stride4, "f8": stride8, "f16": stride16, "key16": stride16,
-            "key8": stride8, "mem_keys": {1: n}, "mem_values": {1: k, 2: n}, "buckets": {1: n},
-            "prev_key8": stride8, "prev_values8": {1: k, 3: 2 * h, 4: 2 * w}, "queries": {1: k}, "valid": {1: k},
-            "top_k": {}, "masks": per_object4, "box_masks": per_object4}
+            "key8": stride8, "mem_keys": {1: n}, "mem_values": {1: k, 2: n}, "mem_known": {1: k, 2: n},
+            "buckets": {1: n}, "prev_key8": stride8, "prev_values8": {1: k, 3: 2 * h, 4: 2 * w}, "queries": {1: k},
+            "valid": {1: k}, "top_k": {}, "masks": per_object4, "box_masks": per_object4}
 
 
 def example_inputs(cfg: ModelConfig) -> dict[str, torch.Tensor]:
@@ -177,7 +179,8 @@ def example_inputs(cfg: ModelConfig) -> dict[str, torch.Tensor]:
             "prev_key8": rand(1, cfg.fine_key_dim, H // 8, W // 8),
             "prev_values8": rand(1, K, cfg.fine_value_dim, H // 8, W // 8),
             "queries": rand(1, K, cfg.queries_per_object, cfg.query_dim), "valid": torch.ones(1, K, dtype=torch.bool),
-            "top_k": torch.tensor(30), "masks": rand(1, K, H // 4, W // 4), "box_masks": rand(1, K, H // 4, W // 4)}
+            "top_k": torch.tensor(30), "mem_known": torch.ones(1, K, N, dtype=torch.bool),
+            "masks": rand(1, K, H // 4, W // 4), "box_masks": rand(1, K, H // 4, W // 4)}
 
 
 def require(*packages: str) -> None:
@@ -311,14 +314,16 @@ class OnnxModel:
 
     def segment(self, feats: FrameFeatures, mem_keys: torch.Tensor, mem_values: torch.Tensor, buckets: torch.Tensor,
                 prev_key8: torch.Tensor | None, prev_values8: torch.Tensor | None, queries: torch.Tensor,
-                valid: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                valid: torch.Tensor, top_k: int, mem_known: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         if prev_key8 is None:  # no previous frame: zero values read out zeros, as VOSModel.fine_readout gives
             prev_key8 = feats.key8
             prev_values8 = feats.key8.new_zeros(1, mem_values.shape[1], self.cfg.fine_value_dim, *feats.key8.shape[-2:])
         logits, presence, top_idx, weights = self.run(
             "segment", f4=feats.f4, f8=feats.f8, f16=feats.f16, key16=feats.key16, key8=feats.key8,
             mem_keys=mem_keys, mem_values=mem_values, buckets=buckets, prev_key8=prev_key8,
-            prev_values8=prev_values8, queries=queries, valid=valid, top_k=torch.tensor(top_k))
+            prev_values8=prev_values8, queries=queries, valid=valid, top_k=torch.tensor(top_k),
+            mem_known=torch.ones(mem_values.shape[:3], dtype=torch.bool) if mem_known is None else mem_known)
         return logits, presence, top_idx, weights
 
     def values(self, feats: FrameFeatures, masks: torch.Tensor, coarse: bool = True

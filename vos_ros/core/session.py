@@ -205,9 +205,9 @@ class Session:
         for view, f, e, g in zip(self.views, feats, existing, given, strict=True):
             probs4 = with_prompted(e, g)
             keys16, values16, key8, values8 = self._encode_memory(f, probs4)
-            if not newest:
-                values16[:K] = 0
-            view.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True)
+            unknown = [] if newest else list(range(K))
+            values16[unknown] = 0
+            view.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True, unknown=unknown)
             if newest:
                 view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
             else:
@@ -229,10 +229,6 @@ class Session:
                 view.prev_values8 = view.prev_values8[:, keep]
             if view.probs4 is not None:
                 view.probs4 = view.probs4[:, keep]
-            if not self.tracks:
-                # Nothing left to remember: frames written so far would only give an object added later
-                # "nothing known" tokens that outvote its prompt frame in the readout (it was never found).
-                view.memory.clear()
 
     # -- internals --------------------------------------------------------------------------------
     def _new_views(self) -> list[View]:
@@ -304,7 +300,8 @@ class Session:
         logits, presence, idx, weights = self.model.segment(
             feats, mem.keys[None], mem.values[None],
             buckets[None].to(self.device), view.prev_key8, prev_values8,
-            view.queries if every else view.queries[:, slots], valid, self.cfg.memory.top_k)
+            view.queries if every else view.queries[:, slots], valid, self.cfg.memory.top_k,
+            mem.known[None] if view.memory.partly_known else None)
         view.memory.record_reads(idx[0], weights[0])
         probs = aggregate(logits, valid).softmax(1)[:, 1:]                     # 1 x A x h4 x w4
         if every:
