@@ -53,6 +53,7 @@ def test_a_lookalike_spreading_onto_another_place_is_cut_to_its_predicted_box():
     kept = (probs * weights)[0, 0] > 0.5
     assert kept[10:20, 10:20].all() and int(kept.sum()) == 100     # cut to the predicted box
     assert reliable == [False, True]         # and not remembered as seen
+    priors[0].recent_area = 300              # grown to this over earlier frames, not in one (test_emergence.py)
     weights, reliable = gate_weights(probs, priors, [False, True], 1, TRACK)
     assert bool(weights[0, 0].all()) and reliable == [True, True]   # not a look-alike: free to grow
 

@@ -192,12 +192,6 @@ def test_parameters_are_declared_with_descriptions(nodes) -> None:
     assert all(d.description for d in resp.descriptors) and len(resp.descriptors) == 2
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, cause not found (issue 26): over DDS, the track added for the second cup gets no pixels "
-    "and track 1 spreads over both cups. In-process at this 200-pixel input, with the coffee photo as track "
-    "1's mask and the second cup added 4 frames after it appeared, the added cup is tracked (~1,900 px); at "
-    "96 pixels the cup is too small to track even alone; zeroing older memory tokens that match the new "
-    "prompt changed nothing."))
 def test_an_active_phrase_turns_an_object_that_appears_later_into_a_new_track(nodes) -> None:
     peer, tracks, publisher, labels = nodes
     labels.clear()

@@ -7,10 +7,14 @@ prior bounds that (as SAMURAI's Kalman box prior and DAM4SAM's unreliable-write 
 - gate: an object's probability is kept only inside its predicted box (last reliable box moved by
   its velocity) grown by ``gate_margin`` of its size per side, and the growth widens with every
   frame it is absent, so an object that was covered or left can come back anywhere in time;
-- growth check: a mask larger than ``max_growth`` times the object's reference area has spread over
-  something else; it is cut to the predicted box itself, and neither updates the prior nor is
-  written to the object's memory; masks well below or above the reference area (partly hidden, or
-  spreading) do not update the prior either.
+- growth check: a look-alike's mask larger than ``max_growth`` times the object's reference area has
+  spread over something else; it is cut to the predicted box itself, and neither updates the prior
+  nor is written to the object's memory; masks well below or above the reference area (partly
+  hidden, or spreading) do not update the prior either;
+- jump check, for every object: a mask that grows above ``max_growth`` times both its reference area
+  and its previous frame's area in one frame has jumped onto something that just came into view (a
+  look-alike put down beside it); it is cut the same way. Objects that grow steadily (coming closer,
+  entering the view) never grow that much in one frame, so only look-alikes are bounded all the time.
 
 The gated probabilities are what the Session outputs *and* writes to memory, so a spread is never
 remembered. Everything runs on the stride-4 probability maps of the first view (a few thousand
@@ -39,6 +43,7 @@ class BoxPrior:
     velocity: tuple[float, float] = (0.0, 0.0)   # cells per frame
     area: float = 0.0                            # reference area in cells
     last_frame: int = -1                         # frame of the last reliable observation
+    recent_area: float = 0.0                     # area of its newest output mask, reliable or not
 
     def predicted(self, frame: int) -> tuple[float, float, float, float]:
         """The box moved by the velocity to ``frame`` (for at most MAX_EXTRAPOLATION frames: an object
@@ -109,13 +114,18 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
     for k in bounded:
         weights[0, k] = _window((h, w), priors[k].gate(frame, cfg.gate_margin), probs4.device)
     _split_contested(probs4, weights, [priors[k] for k in bounded], bounded, frame, cfg.max_growth ** 0.5)
-    for k in bounded:
-        prior, window = priors[k], weights[0, k]
-        area = float(((probs4[0, k] * window) > PRESENT_PROBABILITY).sum())
-        if area > cfg.max_growth * prior.area:
-            window = _window((h, w), prior.predicted(frame), probs4.device)
+    known = [k for k, prior in enumerate(priors) if prior.box is not None]
+    if not known:
+        return weights, reliable
+    slots = torch.tensor(known, device=probs4.device)
+    areas = ((probs4[0, slots] * weights[0, slots]) > PRESENT_PROBABILITY).flatten(1).sum(1).tolist()  # one sync
+    for k, area in zip(known, areas, strict=True):
+        prior = priors[k]
+        spread = area > cfg.max_growth * prior.area
+        jumped = spread and area > cfg.max_growth * prior.recent_area
+        if (spread and gated[k]) or jumped:
+            weights[0, k] = _window((h, w), prior.predicted(frame), probs4.device)
             reliable[k] = False
-        weights[0, k] = window
     return weights, reliable
 
 

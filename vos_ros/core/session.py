@@ -20,6 +20,7 @@ import torch
 from vos_ros.core.backbone import STRIDE
 from vos_ros.core.box_path import box_probabilities, boxes_to_masks
 from vos_ros.core.config import TrackerConfig
+from vos_ros.core.emergence import match_to_tracks
 from vos_ros.core.geometry import FrameGeometry, check_frame
 from vos_ros.core.memory import MemoryBank
 from vos_ros.core.model import (
@@ -35,7 +36,7 @@ from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
 from vos_ros.core.point_path import points_to_masks
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
 from vos_ros.core.track_state import Track
-from vos_ros.core.types import FrameResult, ObjectResult, Prompt, TrackState, mask_box
+from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
 
 @dataclass
@@ -214,6 +215,35 @@ class Session:
                 self._extend_fine_memory(view, len(prompts))
         return self.object_ids[K:]
 
+    @torch.inference_mode()
+    def add_new_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None = None, limit: int = 0
+                        ) -> tuple[list[int], list[int]]:
+        """Add those ``prompts`` that are new instances, not objects already tracked (emergence: an active
+        phrase grounded again; vos_ros/core/emergence.py), at most ``limit`` of them (0 = all).
+        -> the new ids, and per prompt the id of the visible track it is (0 = none: new)."""
+        with self._precision():
+            if frame is None and self._last_frame is None:
+                raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
+            reference = self._last_frame if frame is None else frame
+            self._check_prompts(prompts, reference.shape[:2])
+            boxes = [p.box if p.box is not None else mask_box(self._prompt_mask(reference, p)) for p in prompts]
+            visible = [t for t in self.tracks if t.visible]
+            matched = match_to_tracks(boxes, [self._where(t) for t in visible])
+            existing = [visible[j].id if j is not None else 0 for j in matched]
+            new = [p for p, e in zip(prompts, existing, strict=True) if not e]
+            new = new[:limit] if limit else new
+            return (self._add_objects(new, frame) if new else []), existing
+
+    def _where(self, track: Track) -> Box:
+        """Where a track reliably is now, in input pixels: its box prior moved on by its velocity (the
+        newest mask may have spread), or its newest mask's box before it has a prior."""
+        geometry = self.views[0].geometry
+        if track.prior.box is not None:
+            return geometry.cells_to_box(track.prior.predicted(self._frame_index))
+        k, probs4 = self.tracks.index(track), self.views[0].probs4
+        box = tight_box(probs4[0, k] > PRESENT_PROBABILITY) if probs4 is not None and k < probs4.shape[1] else None
+        return geometry.cells_to_box(box) if box is not None else (0.0, 0.0, 0.0, 0.0)
+
     def remove_objects(self, ids: Sequence[int]) -> None:
         """Stop tracking ``ids``. Unknown ids raise KeyError and nothing is removed."""
         unknown = sorted(set(ids) - set(self.object_ids))
@@ -360,14 +390,15 @@ class Session:
         return None
 
     def _observe(self, probs4: torch.Tensor, seen: list[bool]) -> None:
-        """Update the box prior of every object seen reliably in this frame (first view's 1 x K x h4 x w4)."""
+        """Update the box prior of every object seen reliably in this frame, and every object's recent area
+        (first view's 1 x K x h4 x w4)."""
+        masks = (probs4[0] > PRESENT_PROBABILITY).cpu()                    # K x h4 x w4, one transfer
         for k, track in enumerate(self.tracks):
-            if not seen[k]:
-                continue
-            mask = probs4[0, k] > PRESENT_PROBABILITY
-            box = tight_box(mask)
+            area = float(masks[k].sum())
+            track.prior.recent_area = area
+            box = tight_box(masks[k]) if seen[k] else None
             if box is not None:
-                track.prior.observe(box, float(mask.sum()), self._frame_index, self.cfg.track.max_growth)
+                track.prior.observe(box, area, self._frame_index, self.cfg.track.max_growth)
 
     def _add_prompted(self, feats: list[FrameFeatures], prompts: Sequence[Prompt], masks: list[np.ndarray]
                       ) -> list[torch.Tensor]:

@@ -34,6 +34,23 @@ def to_box(corners: Corners) -> Box:
     return (x1, y1, x2 - x1, y2 - y1)
 
 
+def box_iou(a: Corners, b: Corners) -> float:
+    """IoU of two boxes given by their corners (0 for degenerate ones)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def box_inside(inner: Corners, outer: Corners) -> float:
+    """Share of the box ``inner`` lying inside ``outer`` (corners; 1 for a degenerate ``inner``)."""
+    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return ix * iy / area if area > 0 else 1.0
+
+
 Click = tuple[float, float, bool]  # x, y in input pixels, and True = on the object, False = not on it
 
 

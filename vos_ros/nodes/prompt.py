@@ -49,7 +49,7 @@ from vos_ros.nodes.inputs import InputSubscription, StampBuffer
 from vos_ros.nodes.params import ParamSpec, coerce, help_requested, help_text, parameter_specs
 from vos_ros.nodes.run import ros_main
 from vos_ros.nodes.worker import TorchWorker
-from vos_ros.prompts.concepts import Concept, TrackView, new_objects
+from vos_ros.prompts.concepts import UNLIMITED, Concept, TrackView
 from vos_ros.prompts.config import GROUP, PROMPT_CONFIG, PromptConfig
 from vos_ros.srv import AddObjects, RemoveObjects, TextPrompt
 
@@ -221,18 +221,22 @@ class PromptNode(Node):
         self.concepts = []
         return removed
 
-    def _add_to_tracker(self, msg: Image | CompressedImage, rgb: np.ndarray, objects: list) -> list[int]:
-        """Hand grounded objects (found on ``msg``) to the tracker; -> their new track ids."""
+    def _add_to_tracker(self, msg: Image | CompressedImage, rgb: np.ndarray, objects: list, max_new: int = -1
+                        ) -> tuple[list[int], list]:
+        """Hand grounded objects (found on ``msg``) to the tracker; -> their new track ids and the objects
+        they are. With ``max_new`` >= 0 (0 = no cap) the tracker adds only objects that are no visible
+        track, at most ``max_new`` (emergence: it knows where each track reliably is)."""
         if not objects:
-            return []
+            return [], []
         add = AddObjects.Request(image=msg if isinstance(msg, Image) else convert.array_to_image(
-            rgb, "rgb8", msg.header))
+            rgb, "rgb8", msg.header), only_new=max_new >= 0, max_new=max(max_new, 0))
         add.masks = [convert.array_to_image(o.mask.astype(np.uint8) * 255, "mono8", msg.header) for o in objects]
         add.labels = [o.label for o in objects]
         answer = self._call(self._add, add)
         if not answer.success:
             raise ValueError(f"tracker refused the objects: {answer.message}")
-        return [int(i) for i in answer.ids]
+        added = [o for o, e in zip(objects, answer.existing, strict=True) if not e] if add.only_new else objects
+        return [int(i) for i in answer.ids], added[:len(answer.ids)]
 
     # -- re-grounding -----------------------------------------------------------------------------
     def _reground(self) -> None:
@@ -255,8 +259,8 @@ class PromptNode(Node):
             rgb, depth = self._decode(msg)
             for concept, missing in wanting:
                 result = self._ground(rgb, concept.text, depth=depth, min_score=concept.min_score)
-                found = new_objects(result.objects, tracks)[:missing]
-                ids = self._add_to_tracker(msg, rgb, found)
+                ids, found = self._add_to_tracker(msg, rgb, result.objects,
+                                                  max_new=0 if missing >= UNLIMITED else missing)
                 concept.ids += ids
                 for i, o in zip(ids, found, strict=True):
                     self.get_logger().info(f"{concept.text!r}: new track {i} {o.label} {o.score:.2f}")
@@ -275,7 +279,7 @@ class PromptNode(Node):
             min_score = float(req.min_score) or self.cfg.min_score
             result = self._ground(rgb, req.text, depth=depth, min_score=min_score, max_instances=max_instances)
             removed = self._remove_earlier() if req.replace else []
-            ids = self._add_to_tracker(msg, rgb, result.objects)
+            ids, _ = self._add_to_tracker(msg, rgb, result.objects)
             self.concepts.append(Concept(req.text, ids, max_instances, min_score))
             self._last_reground = time.monotonic()  # the next round waits a full period
         except ValueError as exc:

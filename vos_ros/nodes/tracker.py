@@ -416,18 +416,22 @@ class TrackerNode(LifecycleNode):
             given = req.image.height > 0 or req.image.width > 0
             frame = convert.image_to_rgb(req.image) if given else None
 
-            def add(session: Session) -> list[int]:
+            def add(session: Session) -> tuple[list[int], list[int]]:
                 reference = frame if frame is not None else session.last_frame
                 if reference is None:
                     raise ValueError("no frame processed yet: publish on `image` first "
                                      "or send the image the prompts refer to")
-                return session.add_objects(self._prompts(req, reference.shape[:2]), frame)
+                prompts = self._prompts(req, reference.shape[:2])
+                if req.only_new:
+                    return session.add_new_objects(prompts, frame, limit=req.max_new)
+                return session.add_objects(prompts, frame), []
 
-            ids = self._on_session(add)
+            ids, existing = self._on_session(add)
         except (ValueError, KeyError) as exc:
             return self._refuse(resp, "add_objects", exc)
-        resp.success, resp.ids = True, [int(i) for i in ids]
-        resp.message = f"added {len(ids)} object(s): ids {list(resp.ids)}"
+        resp.success, resp.ids, resp.existing = True, [int(i) for i in ids], [int(i) for i in existing]
+        resp.message = f"added {len(ids)} object(s): ids {list(resp.ids)}" + (
+            f"; already tracked: {sorted({i for i in existing if i})}" if any(existing) else "")
         self.get_logger().info(resp.message)
         return resp
 

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 from skimage.segmentation import felzenszwalb
 
-from vos_ros.core.types import Corners, mask_box, to_corners
-from vos_ros.prompts.detector import Detector, box_iou
+from vos_ros.core.types import Corners, box_iou, mask_box, to_corners
+from vos_ros.prompts.detector import Detector
 
 MIN_AREA_FRACTION = 0.002   # smaller proposals are noise at robot-camera distances
 MAX_AREA_FRACTION = 0.5     # larger ones are background (table, wall, floor)

@@ -1,23 +1,19 @@
 """Text prompts that stay active: grounded again on later frames so new instances become new tracks.
 
 "all the cups" keeps watching: a cup put on the table later is grounded on a later frame and, as it
-overlaps no tracked object, becomes a new track. An object the tracker still knows is never added
-twice: grounded boxes overlapping a visible track are that track, and a concept one of whose tracks
-is kept but not visible (OCCLUDED: briefly hidden, expected back under its own id) waits until the
-tracker has found it again or given up on it (LOST). ROS-free; the prompt node holds the concepts
-and calls the tracker.
+is none of the tracked objects, becomes a new track. An object the tracker still knows is never added
+twice: the tracker decides which grounded objects are visible tracks (vos_ros/core/emergence.py:
+it knows where each track reliably is), and a concept one of whose tracks is kept but not visible
+(OCCLUDED: briefly hidden, expected back under its own id) waits until the tracker has found it
+again or given up on it (LOST). ROS-free; the prompt node holds the concepts and calls the tracker.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vos_ros.core.types import Box, TrackState, to_corners
-from vos_ros.prompts.detector import box_inside, box_iou
-from vos_ros.prompts.ground import GroundedObject
+from vos_ros.core.types import Box, TrackState
 from vos_ros.prompts.phrase import parse_phrase
 
-SAME_OBJECT = 0.3  # box IoU with a visible track above which a grounded object is that track ...
-PART_OF = 0.5      # ... or this share of the grounded box inside the track's box
 UNLIMITED = 2**31  # what "all the cups" without a cap still wants
 
 
@@ -63,26 +59,3 @@ class Concept:
         if self.max_instances:
             wanted = min(wanted, self.max_instances)
         return UNLIMITED if wanted == 0 else max(0, wanted - held)
-
-
-def new_objects(objects: list[GroundedObject], tracks: dict[int, TrackView]) -> list[GroundedObject]:
-    """The grounded ``objects`` that are none of the visible ``tracks`` (best first, as given).
-
-    Objects and tracks are matched one to one, closest pairs first: a track is one object, so when
-    its mask has spread over a look-alike next to it (its box then spans both), the object it
-    overlaps most is the track and the other one is still new.
-    """
-    visible = [t.box for t in tracks.values() if t.visible]
-    pairs = []
-    for i, o in enumerate(objects):
-        for j, b in enumerate(visible):
-            iou, inside = box_iou(to_corners(o.box), to_corners(b)), box_inside(to_corners(o.box), to_corners(b))
-            if iou > SAME_OBJECT or inside > PART_OF:
-                pairs.append((iou, inside, i, j))
-    matched_objects: set[int] = set()
-    matched_tracks: set[int] = set()
-    for _, _, i, j in sorted(pairs, reverse=True):
-        if i not in matched_objects and j not in matched_tracks:
-            matched_objects.add(i)
-            matched_tracks.add(j)
-    return [o for i, o in enumerate(objects) if i not in matched_objects]

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vos_ros.core.config import PACKAGE_ROOT
-from vos_ros.core.types import Corners
+from vos_ros.core.types import Corners, box_iou
 from vos_ros.prompts.tfjs_graph import TfjsGraph
 
 COCO80: tuple[str, ...] = (
@@ -53,23 +53,6 @@ class Detection:
 
 
 RawDetections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes N x 4 (x1 y1 x2 y2), scores N, labels N
-
-
-def box_iou(a: Corners, b: Corners) -> float:
-    """IoU of two boxes given by their corners (0 for degenerate ones)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def box_inside(inner: Corners, outer: Corners) -> float:
-    """Share of the box ``inner`` lying inside ``outer`` (corners; 1 for a degenerate ``inner``)."""
-    ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
-    iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
-    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
-    return ix * iy / area if area > 0 else 1.0
 
 
 class GraphDetector:

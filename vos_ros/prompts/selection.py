@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vos_ros.core.types import box_inside, box_iou
 from vos_ros.prompts.candidates import Candidate
-from vos_ros.prompts.detector import box_inside, box_iou
 from vos_ros.prompts.phrase import Phrase
 
 CONTAINED = 0.8      # a candidate this much inside a larger matching one is a part of it, not another object

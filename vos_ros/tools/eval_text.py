@@ -242,7 +242,7 @@ MATCH_IOU = 0.5           # box IoU above which a detection (or grounding candid
 def instances_found(detections: list, boxes: list[tuple[float, ...]], labels: np.ndarray,
                     thresholds: tuple[float, ...]) -> np.ndarray:
     """thresholds x instances bool: a detection of the instance's class with box IoU > MATCH_IOU at that score."""
-    from vos_ros.prompts.detector import box_iou
+    from vos_ros.core.types import box_iou
 
     hit = np.zeros((len(thresholds), len(boxes)), bool)
     for d in detections:

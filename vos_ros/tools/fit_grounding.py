@@ -104,8 +104,8 @@ def proxy_success(prompt: dict, chosen: list[int]) -> bool:
 
 def collect(root: Path, limit: int = 0) -> list[dict]:
     """Every prompt of the training images with its candidates' cues and matches."""
+    from vos_ros.core.types import box_iou
     from vos_ros.prompts.colour import colour_names
-    from vos_ros.prompts.detector import box_iou
     from vos_ros.prompts.ground import Grounder
     from vos_ros.prompts.phrase import parse_phrase
     from vos_ros.prompts.scoring import category_features
