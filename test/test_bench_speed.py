@@ -55,3 +55,16 @@ def test_the_frames_move(source):
     clip = [frames.frame(k, 48, 80) for k in range(0, 60, 5)]
     assert all(f.shape == (48, 80, 3) for f in clip)
     assert all(not np.array_equal(a, b) for a, b in zip(clip, clip[1:], strict=False))
+
+
+def test_churn_removes_every_other_object_keeps_the_rest_and_reports_memory(tmp_path, capsys):
+    out, png = tmp_path / "churn.json", tmp_path / "churn.png"
+    assert main(["bench", "churn", "--objects", "3", "--frames-each", "4", "--visible", "2", "--remove",
+                 "alternate", "--size", "64x96", "--json", str(out), "--plot", str(png)]) == 0
+    result = json.loads(out.read_text())
+    assert len(result["per_scene_ms"]) == len(result["memory"]) == len(result["resident_bytes"]) == 3
+    assert [m["objects"] for m in result["memory"]] == [0, 1, 1]   # objects 0 and 2 removed, object 1 kept
+    assert all(0 < m["tokens"] <= m["token_bound"] for m in result["memory"])
+    assert result["ratio"] == pytest.approx(result["last_ms"] / result["first_ms"])
+    assert png.stat().st_size > 0
+    assert "12 frames: step" in capsys.readouterr().out
