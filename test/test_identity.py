@@ -217,3 +217,14 @@ def test_an_object_added_later_reads_the_frames_since_it_was_given(remove_first)
     assert not (found.mask & (left if added is right else right)).any()
     if not remove_first:
         assert (result.by_id(1).mask & left).sum() >= 0.4 * left.sum()    # the first cup keeps its id
+
+
+def test_tracks_lost_for_longer_than_forget_after_are_forgotten_with_their_memory(model):
+    session = Session(model, TrackerConfig.load(track__lost_after=2, track__forget_after=3))
+    frames = np.random.default_rng(2).integers(0, 255, (3, 48, 80, 3), dtype=np.uint8)
+    session.step(frames[0], [Prompt(mask=rect(2, 12, 2, 14)), Prompt(mask=rect(2, 12, 30, 44))])
+    session.tracks[1].state, session.tracks[1].absent_frames = TrackState.LOST, 5   # as if gone for 5 frames
+    session.step(frames[1])          # absent once more: 6 > lost_after + forget_after, reported LOST once more
+    assert session.object_ids == [1] and session.views[0].memory.num_objects == 1
+    assert session.step(frames[2]).frame_index == 2 and session.object_ids == [1]
+    assert TrackerConfig.load().track.forget_after == 0    # by default nothing is forgotten

@@ -179,6 +179,9 @@ class TrackConfig:
     rotate_after: int = field(metadata=describe(
         "a track absent for more than this many frames is tracked in turn with the others absent as long, one "
         "per frame, so step time does not grow with objects that left"))
+    forget_after: int = field(metadata=describe(
+        "a track LOST for this many more frames is forgotten: removed with its memory, its id never reused, so "
+        "memory stays flat on an endless stream where objects leave for good (0 = never)"))
     max_objects: int = field(metadata=describe(
         "most objects tracked at once (LOST ones included); prompts beyond it are refused"))
     lookalike_similarity: float = field(metadata=describe(
@@ -191,8 +194,9 @@ class TrackConfig:
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:
             raise ValueError("track.presence_threshold must be in (0, 1)")
-        if self.rotate_after < 0:
-            raise ValueError(f"track.rotate_after must be >= 0, got {self.rotate_after}")
+        if self.rotate_after < 0 or self.forget_after < 0:
+            raise ValueError(f"track.rotate_after and forget_after must be >= 0, got {self.rotate_after}, "
+                             f"{self.forget_after}")
         if self.max_objects < 1:
             raise ValueError(f"track.max_objects must be >= 1, got {self.max_objects}")
         if not 0.0 < self.lookalike_similarity <= 1.0 or self.redetect_every < 0:

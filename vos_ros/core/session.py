@@ -171,6 +171,7 @@ class Session:
         for view, f, p in zip(self.views, feats, probs4, strict=True):
             self._remember(view, f, p, prompt=bool(prompts), seen=seen, active=live)
         self._observe(probs4[0], seen)
+        self._forget_lost()
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
         return result
@@ -303,6 +304,16 @@ class Session:
                 outside = [(x, y) for x, y, _ in p.clicks if not (0 <= x < size[1] and 0 <= y < size[0])]
                 if outside:
                     raise ValueError(f"prompt {i}: clicks {outside} lie outside the {size[1]}x{size[0]} frame")
+
+    def _forget_lost(self) -> None:
+        """Remove tracks LOST for more than ``track.forget_after`` frames (reported LOST on this frame,
+        gone from the next): a stream where objects leave for good keeps a flat memory."""
+        tc = self.cfg.track
+        if tc.forget_after:
+            gone = [t.id for t in self.tracks
+                    if t.state == TrackState.LOST and t.absent_frames > tc.lost_after + tc.forget_after]
+            if gone:
+                self.remove_objects(gone)
 
     def _active_slots(self) -> list[int]:
         """The objects the network tracks into this frame: every track absent for at most
