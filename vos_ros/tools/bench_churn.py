@@ -87,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
                                   [Prompt(mask=mask, label=f"object {k}")] if j == 0 else ())
             if j:  # the prompt frame encodes a prompt: not a tracking step
                 times.append(result.timings_ms["total"])
-        if args.remove == "all" or (args.remove == "alternate" and k % 2 == 0):
-            session.remove_objects([session.object_ids[-1]])
+            else:
+                added = result.objects[-1].id
+        removing = args.remove == "all" or (args.remove == "alternate" and k % 2 == 0)
+        if removing and added in session.object_ids:  # not forgotten already (track.forget_after)
+            session.remove_objects([added])
         per_scene.append(times)
         memory.append(session.memory_stats())
         resident.append(resident_bytes())
