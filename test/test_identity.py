@@ -227,4 +227,3 @@ def test_tracks_lost_for_longer_than_forget_after_are_forgotten_with_their_memor
     session.step(frames[1])          # absent once more: 6 > lost_after + forget_after, reported LOST once more
     assert session.object_ids == [1] and session.views[0].memory.num_objects == 1
     assert session.step(frames[2]).frame_index == 2 and session.object_ids == [1]
-    assert TrackerConfig.load().track.forget_after == 0    # by default nothing is forgotten
