@@ -81,19 +81,27 @@ class Publisher:
 
     def __init__(self, peer) -> None:
         self.frame = FRAME
+        self.published = 0  # frames published so far; frame k is stamped 1000 + k s
         self.pub = peer.node.create_publisher(Image, "image", 10)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        k = 0
         while not self._stop.is_set():
             header = Header(frame_id="camera")
-            header.stamp.sec, header.stamp.nanosec = 1000 + k, 0
+            header.stamp.sec, header.stamp.nanosec = 1000 + self.published, 0
             self.pub.publish(convert.array_to_image(self.frame, "rgb8", header))
-            k += 1
+            self.published += 1
             self._stop.wait(0.2)
+
+    def show(self, frame: np.ndarray, tracks) -> None:
+        """Publish ``frame`` from now on and wait until the tracker has reported on it: both nodes then
+        have it as their newest image (a request right after a switch would otherwise ground or place
+        its objects on the frame before)."""
+        self.frame = frame
+        first = 1000 + self.published + 1  # the frame being published now may still be the old one
+        tracks.wait_for(lambda m: m.header.stamp.sec >= first, timeout=30)
 
     def stop(self) -> None:
         self._stop.set()
@@ -129,7 +137,8 @@ def prompt(peer, text: str, replace: bool = False, max_instances: int = 0, min_s
 
 
 def test_text_prompt_adds_tracks_and_replace_removes_them(nodes) -> None:
-    peer, tracks, _, labels = nodes
+    peer, tracks, publisher, labels = nodes
+    publisher.show(FRAME, tracks)  # an earlier test may have shown two cups
     labels.clear()
     first = prompt(peer, "the cup", replace=True)  # also ends the phrases and tracks of earlier tests
     assert first.success, first.message
@@ -194,12 +203,13 @@ def test_parameters_are_declared_with_descriptions(nodes) -> None:
 
 def test_an_active_phrase_turns_an_object_that_appears_later_into_a_new_track(nodes) -> None:
     peer, tracks, publisher, labels = nodes
+    publisher.show(FRAME, tracks)
     labels.clear()
     first = prompt(peer, "all the cups", replace=True)  # also ends the earlier tests' phrases
     assert first.success and len(first.ids) == 1, first.message
     tracks.wait_for(lambda m: first.ids[0] in {t.id for t in m.tracks}, timeout=60)
     wait_mask_on(labels, tracks, [first.ids[0]], LEFT_CUP)
-    publisher.frame = TWO_CUPS
+    publisher.show(TWO_CUPS, tracks)
     try:
         tracks.clear()
         labels.clear()
@@ -212,7 +222,7 @@ def test_an_active_phrase_turns_an_object_that_appears_later_into_a_new_track(no
         # a track added on the right segments the right cup
         wait_mask_on(labels, tracks, sorted(t.id for t in added.tracks if t.id not in first.ids), RIGHT_CUP)
     finally:
-        publisher.frame = FRAME
+        publisher.show(FRAME, tracks)
     new = [t for t in shown.tracks if t.id not in first.ids]
     states = [(t.id, t.state, t.area) for t in shown.tracks]
     assert first.ids[0] in {t.id for t in shown.tracks}, states  # the first cup's track is kept
