@@ -81,13 +81,14 @@ class MemoryBank:
     def add(self, keys: torch.Tensor, values: torch.Tensor, time: int, prompt: bool,
             unknown: list[int] = ()) -> None:
         """Write one frame: keys N x Ck, values K x N x Cv (K = current number of objects); the objects in
-        ``unknown`` were not known on this frame (their values are zeros)."""
+        ``unknown`` were not known on this frame (their values are set to zeros)."""
         if values.shape[0] != self.num_objects:
             raise ValueError(f"memory holds {self.num_objects} objects, got values for {values.shape[0]}")
         n = keys.shape[0]
         known = torch.ones(self.num_objects, n, dtype=torch.bool, device=values.device)
         if unknown:
             known[list(unknown)] = False
+            values[list(unknown)] = 0
             self.partly_known = True
         block = MemoryBlock(keys, values, known, torch.full((n,), time, dtype=torch.long),
                             torch.full((n,), prompt, dtype=torch.bool), torch.zeros(n))

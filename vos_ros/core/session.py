@@ -183,21 +183,26 @@ class Session:
         with self._precision():
             return self._add_objects(prompts, frame)
 
-    def _add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None) -> list[int]:
-        if not prompts:
-            raise ValueError("no prompts given")
+    def _prompted_frame(self, frame: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """The frame prompts refer to (default: the newest processed one), checked, and whether it is the
+        newest (its features and object probabilities are at hand)."""
         if frame is None and self._last_frame is None:
             raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
-        newest = frame is None or frame is self._last_frame
-        if newest:
-            frame = self._last_frame
-            feats = [v.feats for v in self.views]
-        else:
-            check_frame(frame)
+        if frame is None or frame is self._last_frame:
+            return self._last_frame, True
+        check_frame(frame)
+        return frame, False
+
+    def _add_objects(self, prompts: Sequence[Prompt], frame: np.ndarray | None,
+                     masks: Sequence[np.ndarray | None] | None = None) -> list[int]:
+        """``masks``: the prompts' masks where already computed (``_prompt_mask``; None = compute it)."""
+        if not prompts:
+            raise ValueError("no prompts given")
+        frame, newest = self._prompted_frame(frame)
         self._check_prompts(prompts, frame.shape[:2])
-        masks = [self._prompt_mask(frame, p) for p in prompts]
-        if not newest:
-            feats = self._encode(frame)
+        masks = [m if m is not None else self._prompt_mask(frame, p)
+                 for p, m in zip(prompts, masks or [None] * len(prompts), strict=True)]
+        feats = [v.feats for v in self.views] if newest else self._encode(frame)
         K = len(self.tracks)
         existing = [v.probs4 if newest and v.probs4 is not None
                     # another image: nothing is known about the existing objects there
@@ -208,7 +213,6 @@ class Session:
             probs4 = with_prompted(e, g)
             keys16, values16, key8, values8 = self._encode_memory(f, probs4)
             unknown = [] if newest else list(range(K))
-            values16[unknown] = 0
             view.memory.add(keys16, values16, max(self._frame_index, 0), prompt=True, unknown=unknown)
             if newest:
                 view.prev_key8, view.prev_values8, view.probs4 = key8, values8, probs4
@@ -223,17 +227,17 @@ class Session:
         phrase grounded again; vos_ros/core/emergence.py), at most ``limit`` of them (0 = all).
         -> the new ids, and per prompt the id of the visible track it is (0 = none: new)."""
         with self._precision():
-            if frame is None and self._last_frame is None:
-                raise ValueError("no frame processed yet: send a frame first or pass the prompts' image")
-            reference = self._last_frame if frame is None else frame
+            reference, _ = self._prompted_frame(frame)
             self._check_prompts(prompts, reference.shape[:2])
-            boxes = [p.box if p.box is not None else mask_box(self._prompt_mask(reference, p)) for p in prompts]
+            # a box is matched as given (the box path runs only for new objects); masks and clicks by their mask
+            masks = [None if p.box is not None else self._prompt_mask(reference, p) for p in prompts]
+            boxes = [p.box if m is None else mask_box(m) for p, m in zip(prompts, masks, strict=True)]
             visible = [t for t in self.tracks if t.visible]
             matched = match_to_tracks(boxes, [self._where(t) for t in visible])
             existing = [visible[j].id if j is not None else 0 for j in matched]
-            new = [p for p, e in zip(prompts, existing, strict=True) if not e]
-            new = new[:limit] if limit else new
-            return (self._add_objects(new, frame) if new else []), existing
+            new = [i for i, e in enumerate(existing) if not e][:limit or None]
+            ids = self._add_objects([prompts[i] for i in new], frame, [masks[i] for i in new]) if new else []
+            return ids, existing
 
     def _where(self, track: Track) -> Box:
         """Where a track reliably is now, in input pixels: its box prior moved on by its velocity (the
