@@ -9,7 +9,7 @@ import torch
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
 from vos_ros.core.motion import BoxPrior, gate_weights
-from vos_ros.core.redetect import lookalikes
+from vos_ros.core.redetect import free_spot, lookalikes
 from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, TrackState
 
@@ -78,6 +78,50 @@ def test_touching_lookalikes_keep_to_where_each_is_heading():
     probs[0, 1, 10:20, 21:23] = 0
     weights, _ = gate_weights(probs, priors, [False, False], 1, TRACK)
     assert bool(weights.all())                                     # objects unlike each other: no split
+
+
+def test_a_lookalike_mask_on_another_lookalikes_place_is_not_its_own():
+    """Crossing look-alikes: the readout puts an id on whichever of the two shows. A mask that overlaps
+    the other's predicted box more than its own is cut to its own box, while its own box is recent."""
+    probs = torch.zeros(1, 2, 40, 60)
+    probs[0, 0, 10:20, 18:27] = 0.9          # object 0's id, mostly where object 1 should be
+    probs[0, 1, 10:20, 20:30] = 0.9          # (object 1 shows too: neither is robbed of its cells)
+    priors = [BoxPrior(), BoxPrior()]
+    priors[0].observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
+    priors[1].observe((20, 10, 29, 19), 100, frame=0, max_growth=1.5)
+    weights, reliable = gate_weights(probs, priors, [True, True], 3, TRACK)
+    assert reliable == [False, True]
+    assert not ((probs * weights)[0, 0] > 0.5)[:, 20:].any()       # cut to its own predicted box
+    probs[0, 0] = 0
+    probs[0, 0, 10:20, 11:20] = 0.9          # on its own place: kept
+    weights, reliable = gate_weights(probs, priors, [True, True], 3, TRACK)
+    assert reliable == [True, True] and bool(weights[0, 0, 10:20, 11:20].all())
+    probs[0, 0] = 0
+    probs[0, 0, 10:20, 18:27] = 0.9          # unseen for long, its old box says little: not cut
+    weights, reliable = gate_weights(probs, priors, [True, True], 8, TRACK)
+    assert reliable == [True, True]
+    weights, reliable = gate_weights(probs, priors, [False, False], 3, TRACK)
+    assert reliable == [True, True]          # objects unlike each other are never cut for it
+
+
+def test_a_lookalike_last_seen_touching_another_moves_on_behind_it():
+    def moving(x: int) -> BoxPrior:
+        prior = BoxPrior()
+        prior.observe((x, 10, x + 9, 19), 100, frame=0, max_growth=1.5)
+        prior.observe((x + 2, 10, x + 11, 19), 100, frame=1, max_growth=1.5)   # 1 cell per frame to the right
+        return prior
+    crossing = [moving(10), BoxPrior()]
+    crossing[1].observe((20, 10, 29, 19), 100, frame=1, max_growth=1.5)       # right in its path
+    alone = [moving(10), BoxPrior()]
+    alone[1].observe((50, 25, 59, 34), 100, frame=1, max_growth=1.5)
+    probs = torch.zeros(1, 2, 40, 80)
+    for priors in (crossing, alone):
+        gate_weights(probs, priors, [True, True], 2, TRACK)                  # object 0 vanishes on frame 2
+    assert crossing[0].coasting and not alone[0].coasting
+    assert alone[0].predicted(20) == alone[0].predicted(6)                  # stops after MAX_EXTRAPOLATION
+    assert crossing[0].predicted(20)[0] > crossing[0].predicted(6)[0] + 2   # goes on behind the other
+    gate_weights(probs, [crossing[0], crossing[1]], [False, False], 2, TRACK)
+    assert crossing[0].coasting                                              # decided once, on that frame
 
 
 def test_lookalikes_are_objects_that_look_alike():
@@ -157,6 +201,19 @@ def test_cup_shuffle_cups_keep_their_size_and_the_covered_ball_stays_absent():
     assert (grown > 1.6).any(1).mean() <= 0.1 and (grown <= 2).all(), grown.max(0)
     assert (areas[40:, 3] < 30).all()                  # the ball is under cup 1 from frame ~28
     assert (areas[:, :3] > 0).mean() >= 0.8            # and the cups are mostly there
+
+
+def test_a_missing_object_is_looked_for_where_it_was_heading_and_where_it_was_last_seen():
+    prior = BoxPrior()
+    prior.observe((10, 10, 19, 19), 100, frame=0, max_growth=1.5)
+    prior.observe((14, 10, 23, 19), 100, frame=1, max_growth=1.5)       # 2 cells per frame to the right
+    taken = torch.zeros(40, 60, dtype=torch.bool)
+    heading, last = free_spot(prior, 4, taken), free_spot(prior, 4, taken, last_seen=True)
+    assert last == (14, 10, 23, 19) and heading[0] > last[0] + 4 and heading[1:4:2] == (10, 19)
+    taken[10:20, 14:24] = True                                            # a visible object stands there now
+    assert free_spot(prior, 4, taken, last_seen=True) is None and free_spot(prior, 4, taken) is not None
+    prior.observe((52, 10, 59, 19), 80, frame=2, max_growth=1.5)        # leaving the view to the right
+    assert free_spot(prior, 30, taken) is None                           # predicted outside the map
 
 
 def test_an_object_found_again_at_its_predicted_box_is_tracked_from_that_frame(model, monkeypatch):

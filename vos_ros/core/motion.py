@@ -14,7 +14,12 @@ prior bounds that (as SAMURAI's Kalman box prior and DAM4SAM's unreliable-write 
 - jump check, for every object: a mask that grows above ``max_growth`` times both its reference area
   and its previous frame's area in one frame has jumped onto something that just came into view (a
   look-alike put down beside it); it is cut the same way. Objects that grow steadily (coming closer,
-  entering the view) never grow that much in one frame, so only look-alikes are bounded all the time.
+  entering the view) never grow that much in one frame, so only look-alikes are bounded all the time;
+- place check: a look-alike's mask whose box overlaps another look-alike's predicted box more than its
+  own has taken that one's place (when two cross, the readout puts both ids on whichever shows); it
+  is cut the same way, while its own prediction is recent enough to trust;
+- coasting: a look-alike last seen reliably touching another one and then lost from view went on
+  behind it, so its box keeps moving for MAX_COAST frames instead of stopping after MAX_EXTRAPOLATION.
 
 The gated probabilities are what the Session outputs *and* writes to memory, so a spread is never
 remembered. Everything runs on the stride-4 probability maps of the first view (a few thousand
@@ -27,12 +32,13 @@ from dataclasses import dataclass
 import torch
 
 from vos_ros.core.config import TrackConfig
-from vos_ros.core.types import mask_box
+from vos_ros.core.types import box_iou, mask_box
 
 VELOCITY_SMOOTHING = 0.5   # weight of the newest displacement in the velocity estimate
 AREA_SMOOTHING = 0.1       # weight of the newest reliable area in the reference area
 PRESENT_PROBABILITY = 0.5  # a stride-4 cell belongs to the object above this probability
 MAX_EXTRAPOLATION = 5      # frames a box is moved on by its velocity after the object was last seen
+MAX_COAST = 10             # the same for a look-alike last seen touching another one (it went on behind it)
 
 
 @dataclass
@@ -44,11 +50,12 @@ class BoxPrior:
     area: float = 0.0                            # reference area in cells
     last_frame: int = -1                         # frame of the last reliable observation
     recent_area: float = 0.0                     # area of its newest output mask, reliable or not
+    coasting: bool = False                       # last seen reliably touching a look-alike
 
     def predicted(self, frame: int) -> tuple[float, float, float, float]:
-        """The box moved by the velocity to ``frame`` (for at most MAX_EXTRAPOLATION frames: an object
-        unseen for longer has stopped or turned, as far as we know)."""
-        dt = min(frame - self.last_frame, MAX_EXTRAPOLATION)
+        """The box moved by the velocity to ``frame`` (for at most MAX_EXTRAPOLATION frames, MAX_COAST while
+        coasting: an object unseen for longer has stopped or turned, as far as we know)."""
+        dt = min(frame - self.last_frame, MAX_COAST if self.coasting else MAX_EXTRAPOLATION)
         dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
         x0, y0, x1, y1 = self.box
         return x0 + dx, y0 + dy, x1 + dx, y1 + dy
@@ -114,19 +121,41 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
     for k in bounded:
         weights[0, k] = _window((h, w), priors[k].gate(frame, cfg.gate_margin), probs4.device)
     _split_contested(probs4, weights, [priors[k] for k in bounded], bounded, frame, cfg.max_growth ** 0.5)
+    predicted = {k: priors[k].predicted(frame) for k in bounded}
+    _note_contact(priors, predicted, frame)
     known = [k for k, prior in enumerate(priors) if prior.box is not None]
     if not known:
         return weights, reliable
     slots = torch.tensor(known, device=probs4.device)
-    areas = ((probs4[0, slots] * weights[0, slots]) > PRESENT_PROBABILITY).flatten(1).sum(1).tolist()  # one sync
-    for k, area in zip(known, areas, strict=True):
-        prior = priors[k]
+    masks = ((probs4[0, slots] * weights[0, slots]) > PRESENT_PROBABILITY).cpu()     # one transfer
+    for k, mask in zip(known, masks, strict=True):
+        prior, area = priors[k], float(mask.sum())
         spread = area > cfg.max_growth * prior.area
         jumped = spread and area > cfg.max_growth * prior.recent_area
-        if (spread and gated[k]) or jumped:
+        elsewhere = k in predicted and frame - prior.last_frame <= MAX_EXTRAPOLATION and _on_another(
+            tight_box(mask), k, predicted)
+        if (spread and gated[k]) or jumped or elsewhere:
             weights[0, k] = _window((h, w), prior.predicted(frame), probs4.device)
             reliable[k] = False
     return weights, reliable
+
+
+def _note_contact(priors: list[BoxPrior], predicted: dict[int, tuple[float, float, float, float]], frame: int
+                  ) -> None:
+    """A look-alike seen reliably on the previous frame coasts from now on if its predicted box overlaps
+    another look-alike's: should it vanish now, it went behind that one and moves on."""
+    for k, box in predicted.items():
+        if priors[k].last_frame == frame - 1:
+            priors[k].coasting = any(box_iou(box, other) > 0 for j, other in predicted.items() if j != k)
+
+
+def _on_another(box: tuple[float, float, float, float] | None, k: int,
+                predicted: dict[int, tuple[float, float, float, float]]) -> bool:
+    """Does look-alike ``k``'s mask ``box`` overlap another look-alike's predicted box more than its own?"""
+    if box is None:
+        return False
+    own = box_iou(box, predicted[k])
+    return any(box_iou(box, other) > own for j, other in predicted.items() if j != k)
 
 
 def _split_contested(probs4: torch.Tensor, weights: torch.Tensor, priors: list[BoxPrior], slots: list[int],

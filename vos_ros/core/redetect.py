@@ -2,8 +2,9 @@
 
 The memory readout loses an object that a hand moves or covers for a moment, and a covered object's
 memory then says little about where it is. Its box prior (vos_ros/core/motion.py) still knows: a cup
-pushed and let go sits where its predicted box is. For one absent object per frame whose predicted
-spot is not taken by a visible object, the box path (vos_ros/core/box_path.py) segments that spot;
+pushed on keeps moving the way it went, one let go stops where it was last seen, so its searches
+alternate between its predicted box and that last box. For one absent object per frame whose spot
+is not taken by a visible object, the box path (vos_ros/core/box_path.py) segments that spot;
 the mask is taken as the object when it looks like the object did when it was prompted (cosine
 similarity of stride-8 features pooled over the masks) and has about its size. A different object
 in the spot (the cup now covering the ball) does not look like it and is refused.
@@ -38,11 +39,12 @@ def lookalikes(appearances: list[torch.Tensor | None], similarity: float) -> lis
     return out
 
 
-def free_spot(prior: BoxPrior, frame: int, taken: torch.Tensor) -> tuple[float, float, float, float] | None:
-    """The predicted box (cells) of an absent object unless it lies outside the map or visible objects
-    (``taken``, h4 x w4 bool) cover most of it."""
+def free_spot(prior: BoxPrior, frame: int, taken: torch.Tensor, last_seen: bool = False
+              ) -> tuple[float, float, float, float] | None:
+    """The predicted box (cells) of an absent object, or with ``last_seen`` the box it was last seen in,
+    unless it lies outside the map or visible objects (``taken``, h4 x w4 bool) cover most of it."""
     h, w = taken.shape
-    x0, y0, x1, y1 = prior.predicted(frame)
+    x0, y0, x1, y1 = prior.box if last_seen else prior.predicted(frame)
     cx0, cy0, cx1, cy1 = max(0, int(x0)), max(0, int(y0)), min(w, int(x1) + 1), min(h, int(y1) + 1)
     if cx1 <= cx0 or cy1 <= cy0:
         return None

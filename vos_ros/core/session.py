@@ -371,9 +371,9 @@ class Session:
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
                   presence: torch.Tensor, reliable: list[bool]) -> int | None:
-        """Look for one absent, not yet LOST object at its predicted box with the box path (vos_ros/core/redetect.py);
-        when found, it takes those pixels in every view (in place), counts as present and reliable, and its
-        slot is returned."""
+        """Look for one absent, not yet LOST object with the box path, at its predicted box and at the box it was
+        last seen in by turns (vos_ros/core/redetect.py); when found, it takes those pixels in every view (in
+        place), counts as present and reliable, and its slot is returned."""
         first, tc = self.views[0], self.cfg.track
         p0 = probs4[0][0]                                                        # K x h4 x w4
         visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= tc.presence_threshold)[:, None, None]
@@ -383,7 +383,8 @@ class Session:
         for k in sorted(absent, key=lambda k: self.tracks[k].redetect_frame):
             track = self.tracks[k]
             taken = torch.cat([visible[:k], visible[k + 1:]]).any(0)
-            spot = free_spot(track.prior, self._frame_index, taken)
+            spot = free_spot(track.prior, self._frame_index, taken, last_seen=track.redetect_tries % 2 == 1)
+            track.redetect_tries += 1
             box = first.geometry.cells_to_box(spot) if spot is not None else None
             if box is None or min(box[2:]) < 1:
                 continue
