@@ -8,7 +8,7 @@ import torch
 
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
-from vos_ros.core.motion import BoxPrior, gate_weights
+from vos_ros.core.motion import BoxPrior, crossed_order, gate_weights
 from vos_ros.core.redetect import free_spot, lookalikes
 from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, TrackState
@@ -102,6 +102,22 @@ def test_a_lookalike_mask_on_another_lookalikes_place_is_not_its_own():
     assert reliable == [True, True]
     weights, reliable = gate_weights(probs, priors, [False, False], 3, TRACK)
     assert reliable == [True, True]          # objects unlike each other are never cut for it
+
+
+def test_lookalikes_out_of_a_crossing_with_exchanged_ids_are_exchanged_back():
+    priors = [BoxPrior(), BoxPrior(), BoxPrior()]
+    for prior, x in zip(priors, (10, 30, 50), strict=True):
+        prior.observe((x, 10, x + 9, 19), 100, frame=0, max_growth=1.5)
+    probs = torch.zeros(1, 3, 40, 70)
+    probs[0, 0, 10:20, 30:40] = 0.9          # object 0's id on object 1's predicted place
+    probs[0, 1, 10:20, 10:20] = 0.9          # and object 1's on object 0's
+    probs[0, 2, 10:20, 50:60] = 0.9
+    assert crossed_order(probs, priors, [True, True, True], 4) == [1, 0, 2]
+    assert crossed_order(probs, priors, [False, False, True], 4) is None     # unlike objects: never
+    assert crossed_order(probs, priors, [True, True, True], 40) is None      # boxes too old to say
+    probs[0, 1] = 0
+    probs[0, 1, 10:20, 50:53] = 0.9          # not both ways: left to the place check
+    assert crossed_order(probs, priors, [True, True, True], 4) is None
 
 
 def test_a_lookalike_last_seen_touching_another_moves_on_behind_it():

@@ -19,7 +19,9 @@ prior bounds that (as SAMURAI's Kalman box prior and DAM4SAM's unreliable-write 
   own has taken that one's place (when two cross, the readout puts both ids on whichever shows); it
   is cut the same way, while its own prediction is recent enough to trust;
 - coasting: a look-alike last seen reliably touching another one and then lost from view went on
-  behind it, so its box keeps moving for MAX_COAST frames instead of stopping after MAX_EXTRAPOLATION.
+  behind it, so its box keeps moving for MAX_COAST frames instead of stopping after MAX_EXTRAPOLATION;
+- exchange: two look-alikes that come out of a crossing with their ids swapped (each id's mask on the
+  other's predicted box rather than its own) get their probabilities exchanged back, before the rest.
 
 The gated probabilities are what the Session outputs *and* writes to memory, so a spread is never
 remembered. Everything runs on the stride-4 probability maps of the first view (a few thousand
@@ -132,8 +134,8 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
         prior, area = priors[k], float(mask.sum())
         spread = area > cfg.max_growth * prior.area
         jumped = spread and area > cfg.max_growth * prior.recent_area
-        elsewhere = k in predicted and frame - prior.last_frame <= MAX_EXTRAPOLATION and _on_another(
-            tight_box(mask), k, predicted)
+        elsewhere = k in predicted and frame - prior.last_frame <= MAX_EXTRAPOLATION and _place_taken(
+            tight_box(mask), k, predicted) is not None
         if (spread and gated[k]) or jumped or elsewhere:
             weights[0, k] = _window((h, w), prior.predicted(frame), probs4.device)
             reliable[k] = False
@@ -149,13 +151,37 @@ def _note_contact(priors: list[BoxPrior], predicted: dict[int, tuple[float, floa
             priors[k].coasting = any(box_iou(box, other) > 0 for j, other in predicted.items() if j != k)
 
 
-def _on_another(box: tuple[float, float, float, float] | None, k: int,
-                predicted: dict[int, tuple[float, float, float, float]]) -> bool:
-    """Does look-alike ``k``'s mask ``box`` overlap another look-alike's predicted box more than its own?"""
+def _place_taken(box: tuple[float, float, float, float] | None, k: int,
+                 predicted: dict[int, tuple[float, float, float, float]]) -> int | None:
+    """The other look-alike whose predicted box look-alike ``k``'s mask ``box`` overlaps most, if more than
+    its own (box IoU); None when its own fits best."""
     if box is None:
-        return False
-    own = box_iou(box, predicted[k])
-    return any(box_iou(box, other) > own for j, other in predicted.items() if j != k)
+        return None
+    best, taken = box_iou(box, predicted[k]), None
+    for j, other in predicted.items():
+        if j != k and box_iou(box, other) > best:
+            best, taken = box_iou(box, other), j
+    return taken
+
+
+def crossed_order(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool], frame: int) -> list[int] | None:
+    """Look-alikes out of a crossing with their ids exchanged: the readout cannot tell them apart, so each
+    id may come back on the other object. Pairs whose masks (1 x K x h x w probabilities) each lie on the
+    other's predicted box rather than their own are exchanged back -> the slot order to read the K
+    objects' probabilities in (slot k takes ``order[k]``), None when nothing crossed. Only objects seen
+    reliably within MAX_COAST frames take part: an older predicted box says little."""
+    recent = [k for k, prior in enumerate(priors)
+              if prior.box is not None and gated[k] and frame - prior.last_frame <= MAX_COAST]
+    if len(recent) < 2:
+        return None
+    predicted = {k: priors[k].predicted(frame) for k in recent}
+    masks = (probs4[0, recent] > PRESENT_PROBABILITY).cpu()                             # one transfer
+    taken = {k: _place_taken(tight_box(mask), k, predicted) for k, mask in zip(recent, masks, strict=True)}
+    order = list(range(len(priors)))
+    for k, j in taken.items():
+        if j is not None and k < j and taken.get(j) == k:
+            order[k], order[j] = j, k
+    return order if order != sorted(order) else None
 
 
 def _split_contested(probs4: torch.Tensor, weights: torch.Tensor, priors: list[BoxPrior], slots: list[int],

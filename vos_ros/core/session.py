@@ -32,7 +32,7 @@ from vos_ros.core.model import (
     memory_tokens,
     time_bucket,
 )
-from vos_ros.core.motion import PRESENT_PROBABILITY, gate_weights, tight_box
+from vos_ros.core.motion import PRESENT_PROBABILITY, crossed_order, gate_weights, tight_box
 from vos_ros.core.point_path import points_to_masks
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
 from vos_ros.core.track_state import Track
@@ -149,8 +149,8 @@ class Session:
         if K and not self.views[0].memory.empty:
             active = self._active_slots()
             tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
-            probs4, reliable = self._gated([p for p, _ in tracked])
-            presence = torch.stack([q for _, q in tracked]).mean(0)
+            probs4, presence, reliable = self._gated([p for p, _ in tracked],
+                                                     torch.stack([q for _, q in tracked]).mean(0))
             found = self._redetect(frame, feats, probs4, presence, reliable) if self.cfg.track.redetect_every else None
             if found is not None and found not in active:
                 active = sorted(active + [found])  # a resting track found again is tracked from this frame on
@@ -357,17 +357,23 @@ class Session:
         all_presence[slots] = presence[0]
         return all_probs, all_presence
 
-    def _gated(self, probs4: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[bool]]:
-        """Views' probabilities with each object kept where its box prior allows (vos_ros/core/motion.py),
-        and whether each object's mask is reliable. The prior lives in the first view's cells."""
+    def _gated(self, probs4: list[torch.Tensor], presence: torch.Tensor
+               ) -> tuple[list[torch.Tensor], torch.Tensor, list[bool]]:
+        """Views' probabilities and the K presence logits with look-alikes that crossed with exchanged ids
+        exchanged back and each object kept where its box prior allows (vos_ros/core/motion.py), and
+        whether each object's mask is reliable. The prior lives in the first view's cells."""
         if self.cfg.track.gate_margin == 0:
-            return probs4, [True] * len(self.tracks)
+            return probs4, presence, [True] * len(self.tracks)
         first = self.views[0]
         tc = self.cfg.track
+        priors = [t.prior for t in self.tracks]
         alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
-        weights, reliable = gate_weights(probs4[0], [t.prior for t in self.tracks], alike, self._frame_index, tc)
+        order = crossed_order(probs4[0], priors, alike, self._frame_index)
+        if order is not None:
+            probs4, presence = [p[:, order] for p in probs4], presence[order]
+        weights, reliable = gate_weights(probs4[0], priors, alike, self._frame_index, tc)
         return [p * (weights if v is first else v.from_input(first.to_input(weights), p))
-                for v, p in zip(self.views, probs4, strict=True)], reliable
+                for v, p in zip(self.views, probs4, strict=True)], presence, reliable
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
                   presence: torch.Tensor, reliable: list[bool]) -> int | None:
