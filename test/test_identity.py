@@ -8,7 +8,7 @@ import torch
 
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
-from vos_ros.core.motion import BoxPrior, crossed_order, gate_weights
+from vos_ros.core.motion import BoxPrior, areas_and_boxes, crossed_order, gate_weights
 from vos_ros.core.redetect import free_spot, lookalikes
 from vos_ros.core.session import Session
 from vos_ros.core.types import Prompt, TrackState
@@ -26,6 +26,16 @@ def test_box_prior_moves_with_its_velocity_and_widens_while_unseen():
     g1, g5 = prior.gate(2, 0.25), prior.gate(6, 0.25)
     assert g5[0] < g1[0] and g5[2] > g1[2]                      # unseen longer: larger gate
     assert prior.predicted(100) == prior.predicted(50)          # extrapolation stops
+
+
+def test_areas_and_boxes_of_masks_match_their_pixels():
+    masks = torch.zeros(3, 20, 30, dtype=torch.bool)
+    masks[0, 4:9, 10:25] = True
+    masks[0, 15, 2] = True                   # a stray cell widens the box
+    masks[2, 0, 29] = True
+    areas, boxes = areas_and_boxes(masks)
+    assert areas == [76.0, 0.0, 1.0]
+    assert boxes == [(2.0, 4.0, 24.0, 15.0), None, (29.0, 0.0, 29.0, 0.0)]   # x0, y0, x1, y1 inclusive
 
 
 def test_box_prior_ignores_partly_hidden_and_spreading_masks():

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 
 from vos_ros.core.config import TrackConfig
-from vos_ros.core.types import box_iou, mask_box
+from vos_ros.core.types import box_iou
 
 VELOCITY_SMOOTHING = 0.5   # weight of the newest displacement in the velocity estimate
 AREA_SMOOTHING = 0.1       # weight of the newest reliable area in the reference area
@@ -102,13 +102,16 @@ def _window(shape: tuple[int, int], box: tuple[float, float, float, float], devi
     return out
 
 
-def tight_box(mask: torch.Tensor) -> tuple[float, float, float, float] | None:
-    """x0, y0, x1, y1 (inclusive cells) of an h x w bool mask, None when empty."""
-    box = mask_box(mask.cpu().numpy())
-    if box is None:
-        return None
-    x, y, w, h = box
-    return x, y, x + w - 1, y + h - 1
+def areas_and_boxes(masks: torch.Tensor) -> tuple[list[float], list[tuple[float, float, float, float] | None]]:
+    """Areas and tight x0, y0, x1, y1 boxes (inclusive cells, None when empty) of K x h x w bool masks,
+    computed where the masks are, with one small transfer."""
+    _, h, w = masks.shape
+    rows, cols = masks.any(2).float(), masks.any(1).float()                    # K x h, K x w
+    stats = torch.stack([masks.flatten(1).sum(1).float(),
+                         cols.argmax(1).float(), rows.argmax(1).float(),           # first occupied column, row
+                         (w - 1 - cols.flip(1).argmax(1)).float(), (h - 1 - rows.flip(1).argmax(1)).float()],
+                        1).tolist()
+    return [a for a, *_ in stats], [tuple(box) if a > 0 else None for a, *box in stats]
 
 
 def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool], frame: int,
@@ -129,13 +132,13 @@ def gate_weights(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool]
     if not known:
         return weights, reliable
     slots = torch.tensor(known, device=probs4.device)
-    masks = ((probs4[0, slots] * weights[0, slots]) > PRESENT_PROBABILITY).cpu()     # one transfer
-    for k, mask in zip(known, masks, strict=True):
-        prior, area = priors[k], float(mask.sum())
+    areas, boxes = areas_and_boxes((probs4[0, slots] * weights[0, slots]) > PRESENT_PROBABILITY)
+    for k, area, box in zip(known, areas, boxes, strict=True):
+        prior = priors[k]
         spread = area > cfg.max_growth * prior.area
         jumped = spread and area > cfg.max_growth * prior.recent_area
-        elsewhere = k in predicted and frame - prior.last_frame <= MAX_EXTRAPOLATION and _place_taken(
-            tight_box(mask), k, predicted) is not None
+        elsewhere = (k in predicted and frame - prior.last_frame <= MAX_EXTRAPOLATION
+                     and _place_taken(box, k, predicted) is not None)
         if (spread and gated[k]) or jumped or elsewhere:
             weights[0, k] = _window((h, w), prior.predicted(frame), probs4.device)
             reliable[k] = False
@@ -159,8 +162,9 @@ def _place_taken(box: tuple[float, float, float, float] | None, k: int,
         return None
     best, taken = box_iou(box, predicted[k]), None
     for j, other in predicted.items():
-        if j != k and box_iou(box, other) > best:
-            best, taken = box_iou(box, other), j
+        overlap = box_iou(box, other)
+        if j != k and overlap > best:
+            best, taken = overlap, j
     return taken
 
 
@@ -175,8 +179,8 @@ def crossed_order(probs4: torch.Tensor, priors: list[BoxPrior], gated: list[bool
     if len(recent) < 2:
         return None
     predicted = {k: priors[k].predicted(frame) for k in recent}
-    masks = (probs4[0, recent] > PRESENT_PROBABILITY).cpu()                             # one transfer
-    taken = {k: _place_taken(tight_box(mask), k, predicted) for k, mask in zip(recent, masks, strict=True)}
+    _, boxes = areas_and_boxes(probs4[0, recent] > PRESENT_PROBABILITY)
+    taken = {k: _place_taken(box, k, predicted) for k, box in zip(recent, boxes, strict=True)}
     order = list(range(len(priors)))
     for k, j in taken.items():
         if j is not None and k < j and taken.get(j) == k:

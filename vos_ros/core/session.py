@@ -32,7 +32,7 @@ from vos_ros.core.model import (
     memory_tokens,
     time_bucket,
 )
-from vos_ros.core.motion import PRESENT_PROBABILITY, crossed_order, gate_weights, tight_box
+from vos_ros.core.motion import PRESENT_PROBABILITY, areas_and_boxes, crossed_order, gate_weights
 from vos_ros.core.point_path import points_to_masks
 from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
 from vos_ros.core.track_state import Track
@@ -246,7 +246,8 @@ class Session:
         if track.prior.box is not None:
             return geometry.cells_to_box(track.prior.predicted(self._frame_index))
         k, probs4 = self.tracks.index(track), self.views[0].probs4
-        box = tight_box(probs4[0, k] > PRESENT_PROBABILITY) if probs4 is not None and k < probs4.shape[1] else None
+        known = probs4 is not None and k < probs4.shape[1]
+        box = areas_and_boxes(probs4[:1, k] > PRESENT_PROBABILITY)[1][0] if known else None
         return geometry.cells_to_box(box) if box is not None else (0.0, 0.0, 0.0, 0.0)
 
     def remove_objects(self, ids: Sequence[int]) -> None:
@@ -414,12 +415,10 @@ class Session:
     def _observe(self, probs4: torch.Tensor, seen: list[bool]) -> None:
         """Update the box prior of every object seen reliably in this frame, and every object's recent area
         (first view's 1 x K x h4 x w4)."""
-        masks = (probs4[0] > PRESENT_PROBABILITY).cpu()                    # K x h4 x w4, one transfer
-        for k, track in enumerate(self.tracks):
-            area = float(masks[k].sum())
+        areas, boxes = areas_and_boxes(probs4[0] > PRESENT_PROBABILITY)             # K of each, one transfer
+        for k, (track, area, box) in enumerate(zip(self.tracks, areas, boxes, strict=True)):
             track.prior.recent_area = area
-            box = tight_box(masks[k]) if seen[k] else None
-            if box is not None:
+            if seen[k] and box is not None:
                 track.prior.observe(box, area, self._frame_index, self.cfg.track.max_growth)
 
     def _add_prompted(self, feats: list[FrameFeatures], prompts: Sequence[Prompt], masks: list[np.ndarray]
