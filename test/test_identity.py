@@ -9,8 +9,9 @@ import torch
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
 from vos_ros.core.motion import BoxPrior, areas_and_boxes, crossed_order, gate_weights
-from vos_ros.core.redetect import free_spot, lookalikes
+from vos_ros.core.redetect import free_spot, lookalikes, search_spot, similar_spot
 from vos_ros.core.session import Session
+from vos_ros.core.track_state import Track
 from vos_ros.core.types import Prompt, TrackState
 
 CUPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "demo_videos" / "02_cups.mp4"
@@ -240,6 +241,54 @@ def test_a_missing_object_is_looked_for_where_it_was_heading_and_where_it_was_la
     assert free_spot(prior, 4, taken, last_seen=True) is None and free_spot(prior, 4, taken) is not None
     prior.observe((52, 10, 59, 19), 80, frame=2, max_growth=1.5)        # leaving the view to the right
     assert free_spot(prior, 30, taken) is None                           # predicted outside the map
+
+
+def lookalike_features() -> tuple[torch.Tensor, torch.Tensor]:
+    """Stride-8 features 1 x 8 x 20 x 30 with three cup-like regions (rows 4-9; columns 2-7, 12-17 and
+    22-27) on a background orthogonal to them, and the cups' appearance."""
+    f8 = torch.zeros(1, 8, 20, 30)
+    f8[0, 1] = 1.0                                                       # background
+    for x in (2, 12, 22):
+        f8[0, :, 4:10, x:x + 6] = torch.tensor([1.0, 0, 0.3, 0, 0, 0, 0, 0])[:, None, None]
+    return f8, torch.nn.functional.normalize(torch.tensor([1.0, 0, 0.2, 0, 0, 0, 0, 0]), dim=0)
+
+
+def test_a_missing_lookalike_is_looked_for_at_the_free_region_most_like_it_nearest_where_it_was():
+    f8, cup = lookalike_features()
+    prior = BoxPrior()
+    prior.observe((22, 8, 33, 19), 144, frame=0, max_growth=1.5)       # last seen on the middle cup (cells)
+    taken = torch.zeros(40, 60, dtype=torch.bool)
+    x0, y0, x1, y1 = similar_spot(f8, cup, taken, prior)
+    assert (x0, x1) == (24, 35) and y0 <= 8 and y1 >= 19                  # the middle one: nearest
+    taken[8:20, 24:36] = True                                             # a visible cup stands there now
+    assert similar_spot(f8, cup, taken, prior)[0] == 4                    # the nearer free one
+    taken[8:20, 4:14] = True                                              # the left one is mostly covered:
+    assert similar_spot(f8, cup, taken, prior)[0] == 44                   # what shows of it is too small
+    taken[:, :] = True
+    assert similar_spot(f8, cup, taken, prior) is None                    # every cup has an id
+
+
+def test_a_lost_lookalike_is_looked_for_by_appearance_only():
+    f8, cup = lookalike_features()
+    taken = torch.zeros(40, 60, dtype=torch.bool)
+    lost, occluded, ball = Track(1, "cup"), Track(2, "cup"), Track(3, "ball")
+    for track in (lost, occluded, ball):
+        track.appearance = cup
+        track.prior.observe((44, 8, 55, 19), 144, frame=0, max_growth=1.5)
+        track.prior.observe((40, 8, 51, 19), 144, frame=1, max_growth=1.5)  # heading left
+        track.state = TrackState.OCCLUDED
+    lost.state = TrackState.LOST
+    spots = {}
+    for track, lookalike in ((lost, True), (occluded, True), (ball, False)):
+        spots[track.id] = []
+        for tries in range(6):
+            track.redetect_tries = tries
+            spots[track.id].append(search_spot(track, 3, taken, f8, lookalike))
+    heading, last, similar = free_spot(lost.prior, 3, taken), (40, 8, 51, 19), similar_spot(f8, cup, taken, lost.prior)
+    assert heading[0] < last[0] and similar[0] == 44
+    assert spots[1] == [similar] * 6                                      # LOST: its prediction says nothing
+    assert spots[2] == [heading, last, similar] * 2
+    assert spots[3] == [heading, last] * 3                                # not a look-alike: the readout finds it
 
 
 def test_an_object_found_again_at_its_predicted_box_is_tracked_from_that_frame(model, monkeypatch):

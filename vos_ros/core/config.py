@@ -188,8 +188,9 @@ class TrackConfig:
         "objects whose prompt-time appearance is at least this similar (cosine of features) are look-alikes: "
         "only they are motion-gated; a mask found again for an absent object must be this similar to it"))
     redetect_every: int = field(metadata=describe(
-        "an absent object is looked for with the box path every this many frames, at its predicted box and "
-        "where it was last seen by turns (one object per frame; 0 = never)"))
+        "an absent object is looked for with the box path every this many frames, at its predicted box, "
+        "where it was last seen and, for a look-alike (LOST ones too), the free region most like it, by turns "
+        "(one object per frame; 0 = never)"))
 
     def validate(self) -> None:
         if not 0.0 < self.presence_threshold < 1.0:

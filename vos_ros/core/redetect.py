@@ -8,15 +8,26 @@ is not taken by a visible object, the box path (vos_ros/core/box_path.py) segmen
 the mask is taken as the object when it looks like the object did when it was prompted (cosine
 similarity of stride-8 features pooled over the masks) and has about its size. A different object
 in the spot (the cup now covering the ball) does not look like it and is refused.
+
+A look-alike is also searched for where it cannot be predicted: at the free region (not covered by a
+visible object) that looks most like it, nearest where it was last seen. The memory readout cannot
+find it there: the readout's nearest memory tokens for a cup's pixels are those of the other cups,
+which say "not this object". A LOST look-alike, whose prediction says nothing, is searched for there
+only; in a shell game the cup no id is on is the one whose id went missing.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from vos_ros.core.motion import PRESENT_PROBABILITY, BoxPrior
+from vos_ros.core.track_state import Track
+from vos_ros.core.types import TrackState
 
-SPOT_TAKEN = 0.5   # skip a spot when visible objects cover more than this fraction of its predicted box
+SPOT_TAKEN = 0.5     # skip a spot when visible objects cover more than this fraction of its predicted box
+SIMILAR_CELL = 0.5   # a stride-8 cell looks like an object at this cosine with its appearance (3 x 3 mean)
+MIN_REGION = 0.25    # a similar region smaller than this fraction of the object's area is noise
 
 
 def appearance(f8: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
@@ -51,6 +62,40 @@ def free_spot(prior: BoxPrior, frame: int, taken: torch.Tensor, last_seen: bool 
     if float(taken[cy0:cy1, cx0:cx1].float().mean()) > SPOT_TAKEN:
         return None
     return float(cx0), float(cy0), float(cx1 - 1), float(cy1 - 1)
+
+
+def similar_spot(f8: torch.Tensor, reference: torch.Tensor, taken: torch.Tensor, prior: BoxPrior
+                 ) -> tuple[float, float, float, float] | None:
+    """The box (cells) of the region that looks like the object (``reference`` appearance, stride-8 features
+    1 x C x h8 x w8) and is not ``taken`` (h4 x w4 bool) by visible objects, nearest to the box it was last
+    seen in; None where no region is at least MIN_REGION of its area."""
+    similarity = torch.einsum("chw,c->hw", F.normalize(f8[0].float(), dim=0), reference.float())
+    similarity = F.avg_pool2d(similarity[None, None], 3, 1, 1, count_include_pad=False)[0, 0]
+    taken8 = F.avg_pool2d(taken[None, None].float(), 2)[0, 0] > SPOT_TAKEN
+    regions, _ = ndimage.label(((similarity >= SIMILAR_CELL) & ~taken8).cpu().numpy())
+    x0, y0, x1, y1 = prior.box
+    best, best_distance = None, float("inf")
+    for label, (rows, cols) in enumerate(ndimage.find_objects(regions), start=1):
+        if 4 * float((regions[rows, cols] == label).sum()) < MIN_REGION * prior.area:   # stride-8 cells: 4 each
+            continue
+        box = (2.0 * cols.start, 2.0 * rows.start, 2.0 * cols.stop - 1, 2.0 * rows.stop - 1)
+        distance = abs(box[0] + box[2] - x0 - x1) + abs(box[1] + box[3] - y0 - y1)
+        if distance < best_distance:
+            best, best_distance = box, distance
+    return best
+
+
+def search_spot(track: Track, frame: int, taken: torch.Tensor, f8: torch.Tensor, lookalike: bool
+                ) -> tuple[float, float, float, float] | None:
+    """Where to search for an absent object this time (cells), by turns: its predicted box, the box it was
+    last seen in, and for a look-alike the free region that looks most like it (a LOST look-alike: there
+    only); None where that spot is taken or outside the map."""
+    ways = ("similar",) if track.state == TrackState.LOST else (
+        ("predicted", "last seen", "similar") if lookalike else ("predicted", "last seen"))
+    way = ways[track.redetect_tries % len(ways)]
+    if way == "similar":
+        return similar_spot(f8, track.appearance, taken, track.prior)
+    return free_spot(track.prior, frame, taken, last_seen=way == "last seen")
 
 
 def accepted(mask4: torch.Tensor, f8: torch.Tensor, prior: BoxPrior, reference: torch.Tensor,

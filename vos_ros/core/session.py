@@ -34,7 +34,7 @@ from vos_ros.core.model import (
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, areas_and_boxes, crossed_order, gate_weights
 from vos_ros.core.point_path import points_to_masks
-from vos_ros.core.redetect import accepted, appearance, free_spot, lookalikes
+from vos_ros.core.redetect import accepted, appearance, lookalikes, search_spot
 from vos_ros.core.track_state import Track
 from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
@@ -378,19 +378,22 @@ class Session:
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
                   presence: torch.Tensor, reliable: list[bool]) -> int | None:
-        """Look for one absent, not yet LOST object with the box path, at its predicted box and at the box it was
-        last seen in by turns (vos_ros/core/redetect.py); when found, it takes those pixels in every view (in
-        place), counts as present and reliable, and its slot is returned."""
+        """Look for one absent object with the box path, at its predicted box, the box it was last seen in and,
+        for a look-alike (LOST ones too), the free region that looks most like it, by turns
+        (vos_ros/core/redetect.py); when found, it takes those pixels in every view (in place), counts as
+        present and reliable, and its slot is returned."""
         first, tc = self.views[0], self.cfg.track
         p0 = probs4[0][0]                                                        # K x h4 x w4
         visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= tc.presence_threshold)[:, None, None]
+        alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
         absent = [k for k, t in enumerate(self.tracks)
                   if not visible[k].any() and t.prior.box is not None and t.appearance is not None
-                  and t.state != TrackState.LOST and self._frame_index - t.redetect_frame >= tc.redetect_every]
+                  and (t.state != TrackState.LOST or alike[k])
+                  and self._frame_index - t.redetect_frame >= tc.redetect_every]
         for k in sorted(absent, key=lambda k: self.tracks[k].redetect_frame):
             track = self.tracks[k]
             taken = torch.cat([visible[:k], visible[k + 1:]]).any(0)
-            spot = free_spot(track.prior, self._frame_index, taken, last_seen=track.redetect_tries % 2 == 1)
+            spot = search_spot(track, self._frame_index, taken, feats[0].f8, alike[k])
             track.redetect_tries += 1
             box = first.geometry.cells_to_box(spot) if spot is not None else None
             if box is None or min(box[2:]) < 1:

@@ -2,7 +2,8 @@
 
 A track is *present* in a frame when its presence score clears the threshold and its mask is not tiny.
 The memory keeps an absent object's appearance, so a LOST track that reappears is re-identified by
-the ordinary memory readout and keeps its id.
+the ordinary memory readout and keeps its id; a LOST look-alike, which the readout confuses with the
+others, by a search where a free object looks like it (vos_ros/core/redetect.py).
 """
 from __future__ import annotations
 
