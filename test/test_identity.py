@@ -259,7 +259,10 @@ def test_a_missing_lookalike_is_looked_for_at_the_free_region_most_like_it_neare
     prior.observe((22, 8, 33, 19), 144, frame=0, max_growth=1.5)       # last seen on the middle cup (cells)
     taken = torch.zeros(40, 60, dtype=torch.bool)
     x0, y0, x1, y1 = similar_spot(f8, cup, taken, prior)
-    assert (x0, x1) == (24, 35) and y0 <= 8 and y1 >= 19                  # the middle one: nearest
+    assert (x0, y0, x1, y1) == (24, 8, 35, 19)                            # the middle one: nearest
+    larger = BoxPrior()
+    larger.observe((20, 4, 35, 23), 256, frame=0, max_growth=1.5)         # last seen 16 x 20 cells
+    assert similar_spot(f8, cup, taken, larger) == (22, 4, 37, 23)        # the similar cells, grown to that
     taken[8:20, 24:36] = True                                             # a visible cup stands there now
     assert similar_spot(f8, cup, taken, prior)[0] == 4                    # the nearer free one
     taken[8:20, 4:14] = True                                              # the left one is mostly covered:

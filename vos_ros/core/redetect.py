@@ -78,10 +78,13 @@ def similar_spot(f8: torch.Tensor, reference: torch.Tensor, taken: torch.Tensor,
     for label, (rows, cols) in enumerate(ndimage.find_objects(regions), start=1):
         if 4 * float((regions[rows, cols] == label).sum()) < MIN_REGION * prior.area:   # stride-8 cells: 4 each
             continue
-        box = (2.0 * cols.start, 2.0 * rows.start, 2.0 * cols.stop - 1, 2.0 * rows.stop - 1)
-        distance = abs(box[0] + box[2] - x0 - x1) + abs(box[1] + box[3] - y0 - y1)
+        cx, cy = cols.start + cols.stop - 0.5, rows.start + rows.stop - 0.5      # centre in stride-4 cells
+        distance = abs(2 * cx - x0 - x1) + abs(2 * cy - y0 - y1)
         if distance < best_distance:
-            best, best_distance = box, distance
+            # a region of the most similar cells is smaller than the object: at least the object's last size
+            half_w = max(cols.stop - cols.start, (x1 - x0 + 1) / 2)
+            half_h = max(rows.stop - rows.start, (y1 - y0 + 1) / 2)
+            best, best_distance = (cx - half_w + 0.5, cy - half_h + 0.5, cx + half_w - 0.5, cy + half_h - 0.5), distance
     return best
 
 
