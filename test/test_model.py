@@ -2,7 +2,15 @@
 import pytest
 import torch
 
-from vos_ros.core.model import FineMatcher, ModelConfig, VOSModel, aggregate, argmax_along, time_bucket
+from vos_ros.core.model import (
+    AFFINITY_BLOCK,
+    FineMatcher,
+    ModelConfig,
+    VOSModel,
+    aggregate,
+    argmax_along,
+    time_bucket,
+)
 from vos_ros.tools.train import clip_loss, export_weights
 
 
@@ -39,6 +47,26 @@ def test_backbone_is_frozen(model):
     model.train()
     assert not model.backbone.training
     assert all(not p.requires_grad for p in model.backbone.parameters())
+
+
+def test_values_equal_the_frame_maps_repeated_for_every_object(model):
+    """The value encoder convolves the frame maps' share once for all objects; its values are those of
+    the frame maps repeated per object and concatenated with each object's mask features."""
+    model.eval()
+    B, K, H, W = 2, 3, 64, 96
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        feats = model.encode_frame(torch.rand(B, 3, H, W, generator=g) * 255)
+        masks = (torch.rand(B, K, H // 4, W // 4, generator=g) > 0.6).float()
+        v16, v8 = model.values(feats, masks)
+        enc = model.values
+        m8, m16 = enc.masks(masks, False)
+        f8 = enc.frame8(feats.f8).repeat_interleave(K, 0)
+        f16 = enc.frame16(feats.f16).repeat_interleave(K, 0)
+        expected8 = enc.fuse8(torch.cat([f8, m8], 1)).unflatten(0, (B, K))
+        expected16 = enc.fuse16(torch.cat([f16, m16], 1)).unflatten(0, (B, K))
+    assert torch.allclose(v8, expected8, atol=1e-5) and torch.allclose(v16, expected16, atol=1e-5)
+    assert not torch.allclose(v16[:, 0], v16[:, 1], atol=1e-3)                  # the objects differ
 
 
 def test_segment_shapes_and_finite(model):
@@ -118,6 +146,20 @@ def test_affinity_is_scaled_negative_distance_plus_time_bias(model):
     expected = expected + torch.linspace(-0.5, 0.5, 8)[buckets][:, None]
     assert sim.shape == (2, 12, 30)
     assert torch.allclose(sim, expected, atol=1e-4)
+
+
+def test_blocked_top_k_read_at_inference_equals_the_whole_matrix(model):
+    """At inference on the CPU the logits are made and reduced AFFINITY_BLOCK query pixels at a time; the
+    top-k values and indices are those of the whole matrix, also for a last block that is not full."""
+    g = torch.Generator().manual_seed(6)
+    P = 2 * AFFINITY_BLOCK + 37
+    q, keys = torch.randn(1, 64, P, generator=g), torch.randn(1, 300, 64, generator=g)
+    buckets = torch.randint(0, 8, (1, 300), generator=g)
+    whole_values, whole_indices = model.reader.affinity(q, keys, buckets).topk(20, dim=-1)
+    with torch.inference_mode():
+        values, indices = model.reader.top_affinities(q, keys, buckets, 20)
+    assert values.shape == indices.shape == (1, P, 20)
+    assert torch.allclose(values, whole_values, atol=1e-5) and torch.equal(indices, whole_indices)
 
 
 def test_argmax_along_matches_argmax_with_ties():

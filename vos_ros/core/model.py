@@ -62,6 +62,7 @@ def compute_precision(device: torch.device | str, precision: str) -> contextlib.
 # Components that can be switched off (training from scratch or at inference, for ablations):
 # name -> the ModelConfig switch.
 ABLATIONS = {"time_bias": "use_time_bias", "fine_matching": "use_fine_matching", "queries": "use_queries"}
+AFFINITY_BLOCK = 128   # query pixels per block of the memory read's logits on the CPU (MemoryReader.top_affinities)
 
 
 @dataclass(frozen=True)
@@ -211,13 +212,14 @@ class ValueEncoder(nn.Module):
         are only needed on frames written to the memory bank.
         """
         B, K = masks.shape[:2]
-        m8, m16 = self.masks(masks, is_box)
-        f8 = self.frame8(feats.f8).repeat_interleave(K, 0)               # BK x 16 x H/8 x W/8
-        v8 = self.fuse8(torch.cat([f8, m8], 1)).unflatten(0, (B, K))
+        m8, m16 = self.masks(masks, is_box)                              # BK x 16 x H/8 x W/8, BK x 32 x h x w
+        # [frame maps, mask maps] fused; the frame maps' share is computed once (objects_and_frame_conv)
+        x8 = conv_block_over(self.fuse8[0], [(self.frame8(feats.f8), True), (m8, False)], K)
+        v8 = self.fuse8[1](x8).unflatten(0, (B, K))
         if not coarse:
             return None, v8
-        f16 = self.frame16(feats.f16).repeat_interleave(K, 0)            # BK x 96 x h x w
-        v16 = self.fuse16(torch.cat([f16, m16], 1)).unflatten(0, (B, K))
+        x16 = conv_block_over(self.fuse16[0], [(self.frame16(feats.f16), True), (m16, False)], K)
+        v16 = self.fuse16[1](x16).unflatten(0, (B, K))
         return v16, v8
 
 
@@ -255,18 +257,35 @@ class MemoryReader(nn.Module):
         self.cfg = cfg
         self.time_bias = nn.Parameter(torch.zeros(cfg.time_buckets))
 
-    def affinity(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
-        # query: B x Ck x P, keys: B x N x Ck, buckets: B x N -> logits B x P x N
-        # negative squared L2 distance up to a per-query constant (STCN), / sqrt(Ck), plus the time bias.
-        # The per-key terms ride along as one more channel, so a single matrix product makes the
-        # logits: element-wise passes over the P x N matrix cost more than the product itself.
+    def factors(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        # query: B x Ck x P, keys: B x N x Ck, buckets: B x N -> B x P x Ck+1 and B x Ck+1 x N, whose
+        # product is the logits: negative squared L2 distance up to a per-query constant (STCN),
+        # / sqrt(Ck), plus the time bias. The per-key terms ride along as one more channel, so a single
+        # matrix product makes the logits: element-wise passes over the P x N matrix cost more than it.
         scale = 1 / math.sqrt(keys.shape[-1])
         key_term = -scale * keys.float().pow(2).sum(-1)                   # B x N
         if self.cfg.use_time_bias:
             key_term = key_term + self.time_bias[buckets]
         keys_ext = torch.cat([keys, key_term[..., None].to(keys.dtype)], -1)           # B x N x Ck+1
         query_ext = torch.cat([query * (2 * scale), query.new_ones(query.shape[0], 1, query.shape[2])], 1)
-        return torch.bmm(query_ext.transpose(1, 2), keys_ext.transpose(1, 2))           # B x P x N
+        return query_ext.transpose(1, 2), keys_ext.transpose(1, 2)
+
+    def affinity(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor) -> torch.Tensor:
+        """query B x Ck x P, keys B x N x Ck, buckets B x N -> logits B x P x N."""
+        return torch.bmm(*self.factors(query, keys, buckets))
+
+    def top_affinities(self, query: torch.Tensor, keys: torch.Tensor, buckets: torch.Tensor, k: int
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k largest logits of each query pixel and their token indices, B x P x k each. On the CPU at
+        inference the logits are made and reduced AFFINITY_BLOCK pixels at a time, while the block is in
+        cache (2 cores, 1,620 x 10,148: 55 -> 35 ms); training needs the whole matrix for autograd."""
+        query_ext, keys_ext = self.factors(query, keys, buckets)
+        if torch.is_grad_enabled() or query_ext.device.type != "cpu":
+            return torch.bmm(query_ext, keys_ext).topk(k, dim=-1)
+        blocks = [torch.bmm(query_ext[:, i:i + AFFINITY_BLOCK], keys_ext).topk(k, dim=-1)
+                  for i in range(0, query_ext.shape[1], AFFINITY_BLOCK)]
+        return torch.cat([v for v, _ in blocks], 1), torch.cat([i for _, i in blocks], 1)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, buckets: torch.Tensor,
                 top_k: int, known: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -279,9 +298,8 @@ class MemoryReader(nn.Module):
         B, _, h, w = query.shape
         K, N, Cv = values.shape[1:]
         P = h * w
-        sim = self.affinity(query.flatten(2), keys, buckets)               # B x P x N
         k = min(top_k, N)
-        top_val, top_idx = sim.topk(k, dim=-1)                              # B x P x k
+        top_val, top_idx = self.top_affinities(query.flatten(2), keys, buckets, k)    # B x P x k
         weights = top_val.softmax(-1)
         object_weights = weights_per_object(weights, top_idx, known, K)     # B x K x P x k
         # Each pixel's readout per object is the weighted sum of k rows of that object's values: one
