@@ -40,10 +40,24 @@ def test_a_tiny_run_writes_sane_medians_and_spreads(tmp_path, capsys):
     assert "step/backbone" in table and "vs 1 object" in table and "2 interleaved rounds x 2 timed frames" in table
 
 
-def test_only_the_torch_runtime_is_offered(capsys):
+def test_the_onnxruntime_graphs_are_timed_against_the_frame_encoder_graph(tmp_path, capsys):
+    """The same table for model.runtime onnxruntime (graphs from the export cache: exported on first use)."""
+    for module in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(module)
+    config = tmp_path / "small_memory.yaml"
+    config.write_text(SMALL_MEMORY)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "speed", "--sizes", "64x96", "--objects", "1", "--frames", "2", "--rounds", "1",
+                 "--runtime", "onnxruntime", "--config", str(config), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["runtime"], result["reference"], result["precision"]) == ("onnxruntime", "frame-encoder graph",
+                                                                             "fp32")
+    assert [(r["objects"], r["step_ms"]["median"] > r["backbone_ms"]["median"] > 0) for r in result["rows"]] == [
+        (1, True)]
+    assert "runtime onnxruntime (backbone column: the frame-encoder graph)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
-        main(["bench", "speed", "--runtime", "onnxruntime"])
-    assert "invalid choice: 'onnxruntime'" in capsys.readouterr().err
+        main(["bench", "speed", "--runtime", "tensorrt"])
+    assert "invalid choice: 'tensorrt'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("source", ["photo", "video"])

@@ -8,7 +8,9 @@ a photo panned a few pixels per frame) with n objects on them (cut-outs of photo
 own cell of a grid, so all n stay visible and are tracked every frame), prompted by their masks on the
 first frame, and the memory at its bound before the first timed frame (working FIFO full and the long-term store at
 ``memory.long_term_tokens``; prompt frames stay the one of the prompts). The backbone alone is timed
-the same way on the same moving frames (the trunk only: frame to tensor is not in its time).
+the same way on the same moving frames (the trunk only: frame to tensor is not in its time); with
+``--runtime onnxruntime`` the reference is the frame-encoder graph (the trunk and the key projections),
+since the exported graphs have no trunk of their own.
 
 Every setting (per size: the backbone, then each object count) is timed for ``--frames`` frames in
 each of ``--rounds`` interleaved rounds (A B C A B C ...), so a load change on a shared machine hits
@@ -33,11 +35,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from vos_ros.core.config import PRECISION_CHOICES, TRACKER_CONFIG, TrackerConfig, profile_names
+from vos_ros.core.config import PRECISION_CHOICES, RUNTIMES, TRACKER_CONFIG, TrackerConfig, profile_names
 from vos_ros.tools.davis_io import data_root
 
-BENCH_RUNTIMES = ("torch",)  # of model.runtime's choices, those this bench times (onnxruntime has no
-                             # backbone of its own to time beside the step: not wired here yet)
 DEMO_VIDEO = "demo_videos/02_cups.mp4"
 CLIP_FRAMES = 150            # frames of the video kept (played back and forth): 5 s of hands moving cups
 PAN_RADIUS = 12              # pixels: the fallback photo moves on a circle of this radius
@@ -59,8 +59,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, default=TRACKER_CONFIG)
     p.add_argument("--device", default=None, help="override model.device (auto, cpu, cuda, cuda:N)")
     p.add_argument("--precision", default=None, choices=PRECISION_CHOICES, help="override model.precision")
-    p.add_argument("--runtime", default="torch", choices=BENCH_RUNTIMES,
-                   help="model.runtime for the bench: only torch (eager PyTorch) so far")
+    p.add_argument("--runtime", default=None, choices=RUNTIMES,
+                   help="override model.runtime (onnxruntime: the exported graphs, timed against the frame-encoder "
+                        "graph)")
     p.add_argument("--json", type=Path, default=None)
 
 
@@ -229,19 +230,24 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(config.model)
     device = next(model.parameters()).device
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    onnx = config.model.runtime == "onnxruntime"
     frames = MovingFrames(args.video or data_root() / DEMO_VIDEO, max(min(size) for size in sizes))
     threshold = config.track.presence_threshold
 
-    def backbone(x: torch.Tensor) -> int:
+    def reference(x: torch.Tensor) -> int:
+        """The backbone's trunk in torch; the frame-encoder graph in onnxruntime (no trunk of its own)."""
         with torch.inference_mode(), compute_precision(device, config.model.precision):
-            model.backbone(x)
+            if onnx:
+                model.encode_frame(x)
+            else:
+                model.backbone(x)
         return 0
 
     settings: list[Setting] = []
     for h, w in tqdm(sizes, desc="warm-up (memory to its bound)", unit="size"):
         geometry = FrameGeometry.for_frame(h, w, config.model.input_short_side, config.model.upscale)
         trunk = Setting((h, w), 0, lambda k, g=geometry, h=h, w=w: g.image_tensor(frames.frame(k, h, w), device),
-                        backbone)
+                        reference)
         for _ in range(3):   # first calls allocate
             trunk.step()
         trunk.warmup_frames = 3
@@ -263,8 +269,10 @@ def run(args: argparse.Namespace) -> int:
 
     machine = (f"{platform.machine()} {platform.processor() or ''}".strip()
                + f", {torch.get_num_threads()} threads, torch {torch.__version__}")
-    result = {"machine": machine, "device": str(device), "precision": resolve_precision(config.model.precision, device),
-              "runtime": args.runtime, "profile": args.profile, "input": frames.name, "rounds": args.rounds,
+    result = {"machine": machine, "device": str(device),
+              "precision": "fp32" if onnx else resolve_precision(config.model.precision, device),
+              "runtime": config.model.runtime, "reference": "frame-encoder graph" if onnx else "backbone trunk",
+              "profile": args.profile, "input": frames.name, "rounds": args.rounds,
               "frames_per_round": args.frames, "rows": rows(settings, config)}
     print_table(result)
     if args.json:
@@ -296,7 +304,8 @@ def rows(settings: list[Setting], config: TrackerConfig) -> list[dict[str, Any]]
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"machine: {result['machine']}; {result['device']}, {result['precision']}, runtime {result['runtime']}")
+    print(f"machine: {result['machine']}; {result['device']}, {result['precision']}, runtime {result['runtime']} "
+          f"(backbone column: the {result['reference']})")
     print(f"input: {result['input']}; {result['rounds']} interleaved rounds x {result['frames_per_round']} timed "
           "frames per setting, memory at its bound before timing; median over rounds (min-max of the rounds)")
     head = ("input", "net input", "objects", "visible", "step ms", "backbone ms", "step/backbone", "vs 1 object",
