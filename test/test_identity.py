@@ -9,7 +9,7 @@ import torch
 from vos_ros.core.config import TrackerConfig
 from vos_ros.core.model import VOSModel
 from vos_ros.core.motion import BoxPrior, areas_and_boxes, crossed_order, gate_weights
-from vos_ros.core.redetect import free_spot, lookalikes, search_spot, similar_spot
+from vos_ros.core.redetect import appearance_order, free_spot, lookalikes, search_spot, similar_spot
 from vos_ros.core.session import Session
 from vos_ros.core.track_state import Track
 from vos_ros.core.types import Prompt, TrackState
@@ -292,6 +292,41 @@ def test_a_lost_lookalike_is_looked_for_by_appearance_only():
     assert spots[1] == [similar] * 6                                      # LOST: its prediction says nothing
     assert spots[2] == [heading, last, similar] * 2
     assert spots[3] == [heading, last] * 3                                # not a look-alike: the readout finds it
+
+
+def two_lookalikes(similar: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stride-8 features 1 x 4 x 10 x 20 with a look-alike in columns 2-7 and another in 12-17 whose looks
+    have cosine ``similar``, and their looks (2 x 4)."""
+    first = torch.tensor([1.0, 0, 0, 0])
+    second = torch.tensor([similar, (1 - similar ** 2) ** 0.5, 0, 0])
+    f8 = torch.zeros(1, 4, 10, 20)
+    f8[0, 3] = 1.0                                                       # background
+    f8[0, :, 2:8, 2:8], f8[0, :, 2:8, 12:18] = first[:, None, None], second[:, None, None]
+    return f8, first, second
+
+
+def masks_on(*columns: int | None) -> torch.Tensor:
+    """1 x K x 20 x 40 probabilities: object k's mask on the look-alike at stride-8 ``columns[k]`` (None: none)."""
+    probs = torch.zeros(1, len(columns), 20, 40)
+    for k, c in enumerate(columns):
+        if c is not None:
+            probs[0, k, 4:16, 2 * c:2 * c + 12] = 1.0
+    return probs
+
+
+def test_lookalikes_whose_ids_came_back_on_each_other_are_exchanged_by_how_they_look():
+    f8, first, second = two_lookalikes(0.9)
+    priors = [BoxPrior(), BoxPrior()]
+    for prior in priors:
+        prior.observe((4, 4, 15, 15), 144, frame=0, max_growth=1.5)
+    looks, alike = [first, second], [True, True]
+    assert appearance_order(f8, masks_on(2, 12), looks, alike, priors, 1) is None          # each on its own
+    assert appearance_order(f8, masks_on(12, 2), looks, alike, priors, 1) == [1, 0]        # each on the other
+    assert appearance_order(f8, masks_on(12, None), looks, alike, priors, 3) is None       # seen lately: kept
+    assert appearance_order(f8, masks_on(12, None), looks, alike, priors, 9) == [1, 0]     # coming back: the other's
+    assert appearance_order(f8, masks_on(12, 2), looks, [True, False], priors, 1) is None  # not look-alikes
+    f8, first, second = two_lookalikes(0.98)                                                # three red cups
+    assert appearance_order(f8, masks_on(12, 2), [first, second], alike, priors, 1) is None
 
 
 def test_an_object_found_again_at_its_predicted_box_is_tracked_from_that_frame(model, monkeypatch):

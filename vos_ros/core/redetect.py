@@ -21,13 +21,16 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from vos_ros.core.motion import PRESENT_PROBABILITY, BoxPrior
+from vos_ros.core.motion import MAX_EXTRAPOLATION, PRESENT_PROBABILITY, BoxPrior
 from vos_ros.core.track_state import Track
 from vos_ros.core.types import TrackState
 
 SPOT_TAKEN = 0.5     # skip a spot when visible objects cover more than this fraction of its predicted box
 SIMILAR_CELL = 0.5   # a stride-8 cell looks like an object at this cosine with its appearance (3 x 3 mean)
-MIN_REGION = 0.25    # a similar region smaller than this fraction of the object's area is noise
+MIN_REGION = 0.25    # a similar region (or a mask) smaller than this fraction of the object's area is noise
+APPEARANCE_MARGIN = 0.02  # cosine by which a mask must look more like another look-alike to be that one's
+APPEARANCE_SMOOTHING = 0.1  # weight of the newest reliable mask in how a look-alike looks lately
+INDISTINCT = 0.97    # look-alikes this similar lately (cosine) are not told apart by how they look
 
 
 def appearance(f8: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
@@ -35,6 +38,53 @@ def appearance(f8: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
     weights = F.avg_pool2d(mask4[None].float(), 2)[0, 0]                   # h8 x w8
     pooled = (f8[0].float() * weights).sum((1, 2)) / weights.sum().clamp(min=1e-6)
     return F.normalize(pooled, dim=0)
+
+
+def mask_appearances(f8: torch.Tensor, probs4: torch.Tensor) -> torch.Tensor:
+    """Unit-length means of stride-8 features 1 x C x h8 x w8 over each object's mask (1 x K x h4 x w4
+    probabilities above PRESENT_PROBABILITY) -> K x C (zeros for an empty mask)."""
+    weights = F.avg_pool2d((probs4[0] > PRESENT_PROBABILITY).float(), 2)              # K x h8 x w8
+    pooled = torch.einsum("chw,khw->kc", f8[0].float(), weights) / weights.sum((1, 2)).clamp(min=1e-6)[:, None]
+    return F.normalize(pooled, dim=1)
+
+
+def appearance_order(f8: torch.Tensor, probs4: torch.Tensor, appearances: list[torch.Tensor | None],
+                     alike: list[bool], priors: list[BoxPrior], frame: int) -> list[int] | None:
+    """Look-alikes whose ids came back on each other: the slot order to read the K objects' probabilities
+    (1 x K x h4 x w4) in (slot k takes ``order[k]``), None when none did. Look-alikes differ a little (a
+    shade, a size); a mask that looks more like another look-alike's ``appearances`` (how each looked
+    lately: prompt-time looks change with the view) than like its own, by more than APPEARANCE_MARGIN, is
+    that one's, when (a) that one's mask looks more like the first one in the same way (both exchanged),
+    or (b) that one has no mask and the first one is coming back (not seen reliably for more than
+    MAX_EXTRAPOLATION frames: the readout put the id on the nearest look-alike, e.g. the one that slid
+    over to its place while it was carried away). Look-alikes that look INDISTINCT alike are left alone:
+    their masks' likeness to one or the other is noise (three red cups)."""
+    slots = [k for k, a in enumerate(appearances) if alike[k] and a is not None]
+    if len(slots) < 2:
+        return None
+    idx = torch.tensor(slots, device=probs4.device)
+    areas = (probs4[0, idx] > PRESENT_PROBABILITY).flatten(1).sum(1)
+    seen = mask_appearances(f8, probs4[:, idx])                                     # S x C
+    looks = torch.stack([appearances[k] for k in slots]).to(seen)                   # S x C
+    similarity, alikeness = (seen @ looks.T).tolist(), (looks @ looks.T).tolist()    # mask x look, look x look
+    areas = areas.tolist()
+    shown = [areas[i] >= MIN_REGION * priors[k].area for i, k in enumerate(slots)]
+    order = list(range(len(appearances)))
+    taken = set()
+    for i, k in enumerate(slots):
+        if not shown[i] or k in taken:
+            continue
+        for j, other in enumerate(slots):
+            if (other == k or other in taken or alikeness[i][j] >= INDISTINCT
+                    or similarity[i][j] - similarity[i][i] <= APPEARANCE_MARGIN):
+                continue
+            both = shown[j] and similarity[j][i] - similarity[j][j] > APPEARANCE_MARGIN
+            returning = not shown[j] and frame - priors[k].last_frame > MAX_EXTRAPOLATION
+            if both or returning:
+                order[k], order[other] = other, k
+                taken.update((k, other))
+                break
+    return order if order != sorted(order) else None
 
 
 def lookalikes(appearances: list[torch.Tensor | None], similarity: float) -> list[bool]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vos_ros.core.backbone import STRIDE
 from vos_ros.core.box_path import box_probabilities, boxes_to_masks
@@ -34,7 +35,16 @@ from vos_ros.core.model import (
 )
 from vos_ros.core.motion import PRESENT_PROBABILITY, areas_and_boxes, crossed_order, gate_weights
 from vos_ros.core.point_path import points_to_masks
-from vos_ros.core.redetect import accepted, appearance, lookalikes, search_spot
+from vos_ros.core.redetect import (
+    APPEARANCE_SMOOTHING,
+    MIN_REGION,
+    accepted,
+    appearance,
+    appearance_order,
+    lookalikes,
+    mask_appearances,
+    search_spot,
+)
 from vos_ros.core.track_state import Track
 from vos_ros.core.types import Box, FrameResult, ObjectResult, Prompt, TrackState, mask_box
 
@@ -150,7 +160,7 @@ class Session:
             active = self._active_slots()
             tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
             probs4, presence, reliable = self._gated([p for p, _ in tracked],
-                                                     torch.stack([q for _, q in tracked]).mean(0))
+                                                     torch.stack([q for _, q in tracked]).mean(0), feats[0].f8)
             found = self._redetect(frame, feats, probs4, presence, reliable) if self.cfg.track.redetect_every else None
             if found is not None and found not in active:
                 active = sorted(active + [found])  # a resting track found again is tracked from this frame on
@@ -170,7 +180,7 @@ class Session:
         seen = [t.present_frames > 0 and r for t, r in zip(self.tracks, reliable, strict=True)]
         for view, f, p in zip(self.views, feats, probs4, strict=True):
             self._remember(view, f, p, prompt=bool(prompts), seen=seen, active=live)
-        self._observe(probs4[0], seen)
+        self._observe(probs4[0], seen, feats[0].f8)
         self._forget_lost()
         t1 = time.perf_counter()
         result.timings_ms = {"backbone": 1e3 * (t_backbone - t0), "total": 1e3 * (t1 - t0)}
@@ -358,11 +368,12 @@ class Session:
         all_presence[slots] = presence[0]
         return all_probs, all_presence
 
-    def _gated(self, probs4: list[torch.Tensor], presence: torch.Tensor
+    def _gated(self, probs4: list[torch.Tensor], presence: torch.Tensor, f8: torch.Tensor
                ) -> tuple[list[torch.Tensor], torch.Tensor, list[bool]]:
-        """Views' probabilities and the K presence logits with look-alikes that crossed with exchanged ids
-        exchanged back and each object kept where its box prior allows (vos_ros/core/motion.py), and
-        whether each object's mask is reliable. The prior lives in the first view's cells."""
+        """Views' probabilities and the K presence logits with look-alikes whose ids came back exchanged
+        exchanged back, by where each was heading (vos_ros/core/motion.py) and by how each looks (the first
+        view's stride-8 features ``f8``; vos_ros/core/redetect.py), and each object kept where its box prior
+        allows, and whether each object's mask is reliable. The prior lives in the first view's cells."""
         if self.cfg.track.gate_margin == 0:
             return probs4, presence, [True] * len(self.tracks)
         first = self.views[0]
@@ -370,6 +381,10 @@ class Session:
         priors = [t.prior for t in self.tracks]
         alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
         order = crossed_order(probs4[0], priors, alike, self._frame_index)
+        if order is not None:
+            probs4, presence = [p[:, order] for p in probs4], presence[order]
+        order = appearance_order(f8, probs4[0], [t.seen_appearance for t in self.tracks], alike, priors,
+                                 self._frame_index)
         if order is not None:
             probs4, presence = [p[:, order] for p in probs4], presence[order]
         weights, reliable = gate_weights(probs4[0], priors, alike, self._frame_index, tc)
@@ -415,14 +430,23 @@ class Session:
             return None  # one box-path run per frame bounds the cost
         return None
 
-    def _observe(self, probs4: torch.Tensor, seen: list[bool]) -> None:
-        """Update the box prior of every object seen reliably in this frame, and every object's recent area
-        (first view's 1 x K x h4 x w4)."""
+    def _observe(self, probs4: torch.Tensor, seen: list[bool], f8: torch.Tensor) -> None:
+        """Update the box prior of every object seen reliably in this frame, every object's recent area
+        (first view's 1 x K x h4 x w4), and how the look-alikes seen reliably look lately (first view's
+        stride-8 features ``f8``)."""
         areas, boxes = areas_and_boxes(probs4[0] > PRESENT_PROBABILITY)             # K of each, one transfer
         for k, (track, area, box) in enumerate(zip(self.tracks, areas, boxes, strict=True)):
             track.prior.recent_area = area
             if seen[k] and box is not None:
                 track.prior.observe(box, area, self._frame_index, self.cfg.track.max_growth)
+        alike = lookalikes([t.appearance for t in self.tracks], self.cfg.track.lookalike_similarity)
+        shown = [k for k, (track, area) in enumerate(zip(self.tracks, areas, strict=True))
+                 if alike[k] and seen[k] and area >= MIN_REGION * track.prior.area]
+        if shown:
+            lately = mask_appearances(f8, probs4[:, torch.tensor(shown, device=self.device)])       # S x C
+            for track, now in zip([self.tracks[k] for k in shown], lately, strict=True):
+                track.seen_appearance = now if track.seen_appearance is None else F.normalize(
+                    (1 - APPEARANCE_SMOOTHING) * track.seen_appearance + APPEARANCE_SMOOTHING * now, dim=0)
 
     def _add_prompted(self, feats: list[FrameFeatures], prompts: Sequence[Prompt], masks: list[np.ndarray]
                       ) -> list[torch.Tensor]:

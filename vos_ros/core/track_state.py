@@ -25,6 +25,7 @@ class Track:
     absent_frames: int = 0    # consecutive frames absent
     prior: BoxPrior = field(default_factory=BoxPrior)  # where it may be next (vos_ros/core/motion.py)
     appearance: torch.Tensor | None = None  # C: how it looked when prompted (vos_ros/core/redetect.py)
+    seen_appearance: torch.Tensor | None = None  # C: how it looked lately (mean over its reliable masks)
     redetect_frame: int = -1                # frame of the last box-path search for it
     redetect_tries: int = 0                 # box-path searches for it so far
     checked_frame: int = -1                 # frame it was last tracked in while resting (long absent)
