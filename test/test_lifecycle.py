@@ -79,3 +79,24 @@ def test_make_lifecycle_writes_a_davis_root_whose_events_happen_in_the_ground_tr
                 centre = {o: np.argwhere(gt[t] == o).mean(0) for o, t in ((k, end), (j, 0))}
                 assert np.abs(centre[k] - centre[j]).max() < 0.2 * np.sqrt(area0[j]), (name, event)
     assert kinds == {"swap", "cover", "exit"}
+
+
+@needs_data
+def test_carry_hides_a_lookalike_under_the_hand_while_it_trades_places_with_another(tmp_path) -> None:
+    """The shell game's move: the carried look-alike is hidden mid-way and ends where the other one started,
+    which ends where the carried one started; the default events never include it."""
+    from vos_ros.tools.davis_io import DavisSequence
+    from vos_ros.tools.make_lifecycle import EVENTS, write_clips
+
+    assert "carry" not in EVENTS
+    described = write_clips(tmp_path, "val", clips=2, frames=70, size=(144, 256), seed=3, events=("carry",))
+    for name, clip in described.items():
+        assert [e["kind"] for e in clip["events"]] == ["carry"]
+        (start, end), (i, j) = clip["events"][0]["frames"], clip["events"][0]["objects"]
+        gt = DavisSequence.open(tmp_path, name).all_labels()
+        area0 = {k: (gt[0] == k).sum() for k in (i, j)}
+        assert (gt[(start + end) // 2] == i).sum() < 0.05 * area0[i], name        # under the hand
+        assert (gt[end] == i).sum() > 0.5 * area0[i], name                          # the hand went up
+        for a, b in ((i, j), (j, i)):
+            moved_to, started_at = np.argwhere(gt[end] == a).mean(0), np.argwhere(gt[0] == b).mean(0)
+            assert np.abs(moved_to - started_at).max() < 0.2 * np.sqrt(area0[b]), (name, a)

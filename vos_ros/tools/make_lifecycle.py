@@ -10,7 +10,10 @@ one at a time, drawn per clip:
 - ``swap``: two look-alikes trade places along arcs (one passes in front of the other);
 - ``cover``: a hand-sized occluder (an elliptical "hand" on an "arm" cut from another photo) comes
   down from the top edge, covers one object completely for a while and leaves;
-- ``exit``: one object slides out of the nearest side of the frame, stays out, and comes back.
+- ``exit``: one object slides out of the nearest side of the frame, stays out, and comes back;
+- ``carry`` (only when asked for with ``--events``): the shell game's move. The hand comes down on one
+  look-alike and carries it, hidden, to another look-alike's place while that one slides over to its
+  place in view; then the hand goes back up.
 
 Output is a DAVIS-layout root (``JPEGImages/480p/<clip>``, ``Annotations/480p/<clip>`` with ids
 1..K, ``ImageSets/all.txt``) that ``vos-ros eval davis`` reads as it is, plus ``events.json`` (the
@@ -43,7 +46,10 @@ from vos_ros.tools.train_data import (
 )
 
 COCO_VAL_DIR = "coco_subset"
-EVENTS = ("swap", "cover", "exit")
+EVENTS = ("swap", "cover", "exit")    # the default events, drawn in this order's permutations
+ALL_EVENTS = (*EVENTS, "carry")
+HAND_EVENTS = ("cover", "carry")     # one hand per clip: at most one of these
+CARRY_ARC = 0.9            # x object side: how far below the hand the other look-alike passes in a carry
 MOVE_FRAMES = 8            # frames an object takes to go out of / come back into view, or a hand to come down
 HIDDEN_FRAMES = (8, 15)    # frames an object stays covered or out of view
 SWAP_FRAMES = (14, 22)     # frames a swap takes
@@ -94,8 +100,9 @@ def compact(bank: tuple[Instance, ...]) -> list[int]:
 
 
 def plan_clip(rng: np.random.Generator, n_objects: int, frames: int, size: tuple[int, int],
-              side: float) -> ClipPlan:
-    """Row layout and the events, each at most once, in a random order, one after another while they fit."""
+              side: float, events: tuple[str, ...] = EVENTS) -> ClipPlan:
+    """Row layout and the ``events``, each at most once, in a random order, one after another while they fit
+    (and one hand event at most)."""
     h, w = size
     xs = np.linspace(0.18 * w, 0.82 * w, n_objects)[rng.permutation(n_objects)]
     ys = 0.58 * h + rng.uniform(-0.05, 0.05, n_objects) * h
@@ -105,15 +112,20 @@ def plan_clip(rng: np.random.Generator, n_objects: int, frames: int, size: tuple
     centres += 0.01 * side * wobble                                       # objects are never perfectly still
     plan = ClipPlan(centres)
     start = 4
-    for kind in rng.permutation(EVENTS):  # one after another, as many as fit the clip
+    for kind in rng.permutation(events):  # one after another, as many as fit the clip
         hidden = 2 * MOVE_FRAMES + int(rng.integers(*HIDDEN_FRAMES))
-        length = int(rng.integers(*SWAP_FRAMES)) if kind == "swap" else hidden
-        if start + length > frames - 4:
+        if kind in ("swap", "carry"):
+            length = int(rng.integers(*SWAP_FRAMES)) + (2 * MOVE_FRAMES if kind == "carry" else 0)
+        else:
+            length = hidden
+        if start + length > frames - 4 or (kind in HAND_EVENTS and plan.hand is not None):
             continue
         if kind == "swap":
             _swap(rng, plan, home, start, length, side)
         elif kind == "cover":
             _cover(rng, plan, start, length, side)
+        elif kind == "carry":
+            _carry(rng, plan, home, start, length, side)
         else:
             _exit(rng, plan, home, start, length, w, side)
         start += length + int(rng.integers(3, 7))
@@ -135,16 +147,38 @@ def _swap(rng: np.random.Generator, plan: ClipPlan, home: np.ndarray, start: int
 def _cover(rng: np.random.Generator, plan: ClipPlan, start: int, length: int, side: float) -> None:
     """The hand comes down from above the frame onto one object, rests on it, and goes back up."""
     k = int(rng.integers(len(plan.centres)))
-    rest = length - 2 * MOVE_FRAMES
+    _hand_over(plan, k, start, length, side)
+    plan.events.append({"kind": "cover", "objects": [k + 1],
+                        "frames": [start, start + length]})
+
+
+def _hand_over(plan: ClipPlan, k: int, start: int, length: int, side: float) -> None:
+    """The hand comes down onto object ``k`` over MOVE_FRAMES from ``start``, stays on it (following it)
+    and goes back up over the last MOVE_FRAMES of ``length``."""
     t = np.arange(plan.centres.shape[1])
     down = np.clip((t - start) / MOVE_FRAMES, 0, 1)
-    up = np.clip((t - start - MOVE_FRAMES - rest) / MOVE_FRAMES, 0, 1)
+    up = np.clip((t - start - length + MOVE_FRAMES) / MOVE_FRAMES, 0, 1)
     reach = down - up                                                      # 0 above the frame, 1 on the object
     target = plan.centres[k]
     above = np.stack([target[:, 0], np.full(len(t), -2.5 * side)], 1)
     plan.hand = above + reach[:, None] * (target - above)
-    plan.events.append({"kind": "cover", "objects": [k + 1],
-                        "frames": [start, start + length]})
+
+
+def _carry(rng: np.random.Generator, plan: ClipPlan, home: np.ndarray, start: int, length: int, side: float
+           ) -> None:
+    """The hand comes down on look-alike i and carries it, hidden, to look-alike j's place while j slides over
+    to i's place along an arc that passes below the hand (in view but at the crossing); the hand then goes
+    back up. Later events start from the new places."""
+    i, j = (int(v) for v in rng.choice(len(home) - 1, 2, replace=False))
+    t = np.arange(plan.centres.shape[1])
+    u = np.clip((t - start - MOVE_FRAMES) / (length - 2 * MOVE_FRAMES), 0, 1)[:, None]   # T x 1
+    arc = CARRY_ARC * side * np.sin(np.pi * u) * np.array([0.0, 1.0])
+    shift = home[j] - home[i]
+    plan.centres[i] += u * shift
+    plan.centres[j] += -u * shift + arc
+    home[[i, j]] = home[[j, i]]
+    _hand_over(plan, i, start, length, side)
+    plan.events.append({"kind": "carry", "objects": [i + 1, j + 1], "frames": [start, start + length]})
 
 
 def _exit(rng: np.random.Generator, plan: ClipPlan, home: np.ndarray, start: int, length: int, width: int,
@@ -193,7 +227,8 @@ def object_sprite(rng: np.random.Generator, inst: Instance, slot: int, side: flo
 
 
 def make_clip(rng: np.random.Generator, bank: tuple[Instance, ...], alike: list[int], backgrounds: list[Path],
-              frames: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, dict]:
+              frames: int, size: tuple[int, int], events: tuple[str, ...] = EVENTS
+              ) -> tuple[np.ndarray, np.ndarray, dict]:
     """-> frames T x H x W x 3 uint8, labels T x H x W uint8 (ids 1..K), and the clip's description."""
     h, w = size
     n_alike = int(rng.integers(2, 4))
@@ -201,7 +236,7 @@ def make_clip(rng: np.random.Generator, bank: tuple[Instance, ...], alike: list[
     while bank[other].category == bank[group].category:
         other = int(rng.integers(len(bank)))
     side = np.sqrt(h * w) * rng.uniform(*OBJECT_SIDE)
-    plan = plan_clip(rng, n_alike + 1, frames, size, side)
+    plan = plan_clip(rng, n_alike + 1, frames, size, side, events)
     sizes = side * np.append(rng.uniform(0.9, 1.1, n_alike), rng.uniform(0.7, 1.0))
     sprites, radii = zip(*(object_sprite(rng, bank[inst], k, s, plan.centres[k])
                            for k, (inst, s) in enumerate(zip([group] * n_alike + [other], sizes, strict=True))),
@@ -210,7 +245,7 @@ def make_clip(rng: np.random.Generator, bank: tuple[Instance, ...], alike: list[
     sprites = [sprites[k] for k in order] + list(sprites[n_alike:])
     bg_photo = read_rgb_fast(backgrounds[int(rng.integers(len(backgrounds)))])
     if plan.hand is not None:
-        covered = next(e["objects"][0] - 1 for e in plan.events if e["kind"] == "cover")
+        covered = next(e["objects"][0] - 1 for e in plan.events if e["kind"] in HAND_EVENTS)
         sprites.append(hand_sprite(rng, read_rgb_fast(backgrounds[int(rng.integers(len(backgrounds)))]),
                                    radii[covered], plan.hand))
     bg = cv2.resize(bg_photo, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -225,8 +260,8 @@ def make_clip(rng: np.random.Generator, bank: tuple[Instance, ...], alike: list[
 
 
 def write_clips(out: Path, which: str, clips: int, frames: int, size: tuple[int, int], seed: int,
-                root: Path | None = None) -> dict:
-    """Draw and write ``clips`` clips; -> the events.json content."""
+                root: Path | None = None, events: tuple[str, ...] = EVENTS) -> dict:
+    """Draw and write ``clips`` clips with some of ``events`` each; -> the events.json content."""
     if clips < 1 or frames < 2 * MOVE_FRAMES + HIDDEN_FRAMES[1] + 8:
         raise ValueError(f"need clips >= 1 and frames >= {2 * MOVE_FRAMES + HIDDEN_FRAMES[1] + 8}, "
                          f"got {clips} clips of {frames} frames")
@@ -236,7 +271,7 @@ def write_clips(out: Path, which: str, clips: int, frames: int, size: tuple[int,
     for index in tqdm(range(clips), desc="make-lifecycle", unit="clip", disable=None):
         name = f"{which}{index:03d}"
         rendered, labels, described[name] = make_clip(np.random.default_rng([seed, index]), bank, alike,
-                                                      backgrounds, frames, size)
+                                                      backgrounds, frames, size, events)
         images, annotations = out / "JPEGImages" / "480p" / name, out / "Annotations" / "480p" / name
         images.mkdir(parents=True, exist_ok=True)
         for t, (rgb, lab) in enumerate(zip(rendered, labels, strict=True)):
@@ -259,11 +294,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, nargs=2, default=(240, 427), metavar=("H", "W"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=None, help=DATA_HELP)
+    parser.add_argument("--events", default=",".join(EVENTS),
+                        help=f"comma-separated event kinds to draw from ({', '.join(ALL_EVENTS)}; cover and carry "
+                             "are never in one clip: one hand)")
 
 
 def run(args: argparse.Namespace) -> int:
-    described = write_clips(args.out, args.which, args.clips, args.frames, tuple(args.size), args.seed, args.data)
+    events = tuple(args.events.split(","))
+    unknown = sorted(set(events) - set(ALL_EVENTS))
+    if unknown or not events:
+        raise SystemExit(f"vos-ros make-lifecycle: unknown --events {unknown}; choose from {', '.join(ALL_EVENTS)}")
+    described = write_clips(args.out, args.which, args.clips, args.frames, tuple(args.size), args.seed, args.data,
+                            events)
     kinds = [e["kind"] for clip in described.values() for e in clip["events"]]
     print(f"wrote {len(described)} clips of {args.frames} frames to {args.out} "
-          f"({', '.join(f'{kinds.count(k)} {k}' for k in EVENTS)})")
+          f"({', '.join(f'{kinds.count(k)} {k}' for k in events)})")
     return 0
