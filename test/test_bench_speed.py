@@ -16,13 +16,17 @@ SMALL_MEMORY = """/**/vos_tracker:
 """
 
 
-def test_a_tiny_run_writes_sane_medians_and_spreads(tmp_path, capsys):
-    config = tmp_path / "small_memory.yaml"
+def tiny_bench(tmp_path, *args: str) -> dict:
+    """`vos-ros bench speed` at 96x64 with a small memory and ``args`` -> its JSON."""
+    config, out = tmp_path / "small_memory.yaml", tmp_path / "bench.json"
     config.write_text(SMALL_MEMORY)
-    out = tmp_path / "bench.json"
-    assert main(["bench", "speed", "--sizes", "64x96", "--objects", "1,2", "--frames", "2", "--rounds", "2",
-                 "--device", "cpu", "--config", str(config), "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
+    assert main(["bench", "speed", "--sizes", "64x96", "--frames", "2", "--config", str(config), "--json", str(out),
+                 *args]) == 0
+    return json.loads(out.read_text())
+
+
+def test_a_tiny_run_writes_sane_medians_and_spreads(tmp_path, capsys):
+    result = tiny_bench(tmp_path, "--objects", "1,2", "--rounds", "2", "--device", "cpu")
     assert result["device"] == "cpu" and result["runtime"] == "torch" and result["rounds"] == 2
     assert [(r["input"], r["network_input"], r["objects"]) for r in result["rows"]] == [
         ("96x64", "96x64", 1), ("96x64", "96x64", 2)]
@@ -44,12 +48,7 @@ def test_the_onnxruntime_graphs_are_timed_against_the_frame_encoder_graph(tmp_pa
     """The same table for model.runtime onnxruntime (graphs from the export cache: exported on first use)."""
     for module in ("onnx", "onnxscript", "onnxruntime"):
         pytest.importorskip(module)
-    config = tmp_path / "small_memory.yaml"
-    config.write_text(SMALL_MEMORY)
-    out = tmp_path / "bench.json"
-    assert main(["bench", "speed", "--sizes", "64x96", "--objects", "1", "--frames", "2", "--rounds", "1",
-                 "--runtime", "onnxruntime", "--config", str(config), "--json", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = tiny_bench(tmp_path, "--objects", "1", "--rounds", "1", "--runtime", "onnxruntime")
     assert (result["runtime"], result["reference"], result["precision"]) == ("onnxruntime", "frame-encoder graph",
                                                                              "fp32")
     assert [(r["objects"], r["step_ms"]["median"] > r["backbone_ms"]["median"] > 0) for r in result["rows"]] == [
