@@ -14,6 +14,9 @@ visible object) that looks most like it, nearest where it was last seen. The mem
 find it there: the readout's nearest memory tokens for a cup's pixels are those of the other cups,
 which say "not this object". A LOST look-alike, whose prediction says nothing, is searched for there
 only; in a shell game the cup no id is on is the one whose id went missing.
+
+Look-alikes that differ a little (a shade, a size) are also told apart by how each looked lately: ids
+that came back on each other's objects are exchanged back (``appearance_order``).
 """
 from __future__ import annotations
 
@@ -63,11 +66,10 @@ def appearance_order(f8: torch.Tensor, probs4: torch.Tensor, appearances: list[t
     if len(slots) < 2:
         return None
     idx = torch.tensor(slots, device=probs4.device)
-    areas = (probs4[0, idx] > PRESENT_PROBABILITY).flatten(1).sum(1)
+    areas = (probs4[0, idx] > PRESENT_PROBABILITY).flatten(1).sum(1).tolist()
     seen = mask_appearances(f8, probs4[:, idx])                                     # S x C
     looks = torch.stack([appearances[k] for k in slots]).to(seen)                   # S x C
     similarity, alikeness = (seen @ looks.T).tolist(), (looks @ looks.T).tolist()    # mask x look, look x look
-    areas = areas.tolist()
     shown = [areas[i] >= MIN_REGION * priors[k].area for i, k in enumerate(slots)]
     order = list(range(len(appearances)))
     taken = set()
