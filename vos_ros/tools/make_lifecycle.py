@@ -46,7 +46,7 @@ from vos_ros.tools.train_data import (
 )
 
 COCO_VAL_DIR = "coco_subset"
-EVENTS = ("swap", "cover", "exit")    # the default events, drawn in this order's permutations
+EVENTS = ("swap", "cover", "exit")    # the default events (their order fixes the default sets' draws)
 ALL_EVENTS = (*EVENTS, "carry")
 HAND_EVENTS = ("cover", "carry")     # one hand per clip: at most one of these
 CARRY_ARC = 0.9            # x object side: how far below the hand the other look-alike passes in a carry
