@@ -36,42 +36,35 @@ APPEARANCE_SMOOTHING = 0.1  # weight of the newest reliable mask in how a look-a
 INDISTINCT = 0.97    # look-alikes this similar lately (cosine) are not told apart by how they look
 
 
-def appearance(f8: torch.Tensor, mask4: torch.Tensor) -> torch.Tensor:
-    """Unit-length mean of stride-8 features 1 x C x h8 x w8 over a 1 x h4 x w4 stride-4 mask -> C."""
-    weights = F.avg_pool2d(mask4[None].float(), 2)[0, 0]                   # h8 x w8
-    pooled = (f8[0].float() * weights).sum((1, 2)) / weights.sum().clamp(min=1e-6)
-    return F.normalize(pooled, dim=0)
-
-
-def mask_appearances(f8: torch.Tensor, probs4: torch.Tensor) -> torch.Tensor:
-    """Unit-length means of stride-8 features 1 x C x h8 x w8 over each object's mask (1 x K x h4 x w4
-    probabilities above PRESENT_PROBABILITY) -> K x C (zeros for an empty mask)."""
-    weights = F.avg_pool2d((probs4[0] > PRESENT_PROBABILITY).float(), 2)              # K x h8 x w8
+def appearances(f8: torch.Tensor, masks4: torch.Tensor) -> torch.Tensor:
+    """Unit-length means of stride-8 features 1 x C x h8 x w8 over K stride-4 masks (K x h4 x w4, weights
+    in [0, 1]) -> K x C (zeros for an empty mask)."""
+    weights = F.avg_pool2d(masks4.float(), 2)                                       # K x h8 x w8
     pooled = torch.einsum("chw,khw->kc", f8[0].float(), weights) / weights.sum((1, 2)).clamp(min=1e-6)[:, None]
     return F.normalize(pooled, dim=1)
 
 
-def appearance_order(f8: torch.Tensor, probs4: torch.Tensor, appearances: list[torch.Tensor | None],
+def appearance_order(f8: torch.Tensor, probs4: torch.Tensor, recent: list[torch.Tensor | None],
                      alike: list[bool], priors: list[BoxPrior], frame: int) -> list[int] | None:
     """Look-alikes whose ids came back on each other: the slot order to read the K objects' probabilities
     (1 x K x h4 x w4) in (slot k takes ``order[k]``), None when none did. Look-alikes differ a little (a
-    shade, a size); a mask that looks more like another look-alike's ``appearances`` (how each looked
+    shade, a size); a mask that looks more like another look-alike's ``recent`` appearance (how each looked
     lately: prompt-time looks change with the view) than like its own, by more than APPEARANCE_MARGIN, is
     that one's, when (a) that one's mask looks more like the first one in the same way (both exchanged),
     or (b) that one has no mask and the first one is coming back (not seen reliably for more than
     MAX_EXTRAPOLATION frames: the readout put the id on the nearest look-alike, e.g. the one that slid
     over to its place while it was carried away). Look-alikes that look INDISTINCT alike are left alone:
     their masks' likeness to one or the other is noise (three red cups)."""
-    slots = [k for k, a in enumerate(appearances) if alike[k] and a is not None]
+    slots = [k for k, a in enumerate(recent) if alike[k] and a is not None]
     if len(slots) < 2:
         return None
-    idx = torch.tensor(slots, device=probs4.device)
-    areas = (probs4[0, idx] > PRESENT_PROBABILITY).flatten(1).sum(1).tolist()
-    seen = mask_appearances(f8, probs4[:, idx])                                     # S x C
-    looks = torch.stack([appearances[k] for k in slots]).to(seen)                   # S x C
+    masks = probs4[0, torch.tensor(slots, device=probs4.device)] > PRESENT_PROBABILITY   # S x h4 x w4
+    areas = masks.flatten(1).sum(1).tolist()
+    seen = appearances(f8, masks)                                                   # S x C
+    looks = torch.stack([recent[k] for k in slots]).to(seen)                   # S x C
     similarity, alikeness = (seen @ looks.T).tolist(), (looks @ looks.T).tolist()    # mask x look, look x look
     shown = [areas[i] >= MIN_REGION * priors[k].area for i, k in enumerate(slots)]
-    order = list(range(len(appearances)))
+    order = list(range(len(recent)))
     taken = set()
     for i, k in enumerate(slots):
         if not shown[i] or k in taken:
@@ -163,4 +156,4 @@ def accepted(mask4: torch.Tensor, f8: torch.Tensor, prior: BoxPrior, reference: 
         return False
     if float((cells & taken).sum()) > SPOT_TAKEN * area:
         return False
-    return float(appearance(f8, mask4[None]) @ reference) >= similarity
+    return float(appearances(f8, mask4[None])[0] @ reference) >= similarity

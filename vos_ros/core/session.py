@@ -39,10 +39,9 @@ from vos_ros.core.redetect import (
     APPEARANCE_SMOOTHING,
     MIN_REGION,
     accepted,
-    appearance,
     appearance_order,
+    appearances,
     lookalikes,
-    mask_appearances,
     search_spot,
 )
 from vos_ros.core.track_state import Track
@@ -159,9 +158,11 @@ class Session:
         if K and not self.views[0].memory.empty:
             active = self._active_slots()
             tracked = [self._track(v, f, active) for v, f in zip(self.views, feats, strict=True)]
+            alike = lookalikes([t.appearance for t in self.tracks], self.cfg.track.lookalike_similarity)
             probs4, presence, reliable = self._gated([p for p, _ in tracked],
-                                                     torch.stack([q for _, q in tracked]).mean(0), feats[0].f8)
-            found = self._redetect(frame, feats, probs4, presence, reliable) if self.cfg.track.redetect_every else None
+                                                     torch.stack([q for _, q in tracked]).mean(0), feats[0].f8, alike)
+            found = (self._redetect(frame, feats, probs4, presence, reliable, alike) if self.cfg.track.redetect_every
+                     else None)
             if found is not None and found not in active:
                 active = sorted(active + [found])  # a resting track found again is tracked from this frame on
         else:
@@ -368,18 +369,18 @@ class Session:
         all_presence[slots] = presence[0]
         return all_probs, all_presence
 
-    def _gated(self, probs4: list[torch.Tensor], presence: torch.Tensor, f8: torch.Tensor
+    def _gated(self, probs4: list[torch.Tensor], presence: torch.Tensor, f8: torch.Tensor, alike: list[bool]
                ) -> tuple[list[torch.Tensor], torch.Tensor, list[bool]]:
         """Views' probabilities and the K presence logits with look-alikes whose ids came back exchanged
         exchanged back, by where each was heading (vos_ros/core/motion.py) and by how each looks (the first
         view's stride-8 features ``f8``; vos_ros/core/redetect.py), and each object kept where its box prior
-        allows, and whether each object's mask is reliable. The prior lives in the first view's cells."""
+        allows, and whether each object's mask is reliable. Only objects with ``alike`` set are bounded. The
+        prior lives in the first view's cells."""
         if self.cfg.track.gate_margin == 0:
             return probs4, presence, [True] * len(self.tracks)
         first = self.views[0]
         tc = self.cfg.track
         priors = [t.prior for t in self.tracks]
-        alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
         order = crossed_order(probs4[0], priors, alike, self._frame_index)
         if order is not None:
             probs4, presence = [p[:, order] for p in probs4], presence[order]
@@ -392,7 +393,7 @@ class Session:
                 for v, p in zip(self.views, probs4, strict=True)], presence, reliable
 
     def _redetect(self, frame: np.ndarray, feats: list[FrameFeatures], probs4: list[torch.Tensor],
-                  presence: torch.Tensor, reliable: list[bool]) -> int | None:
+                  presence: torch.Tensor, reliable: list[bool], alike: list[bool]) -> int | None:
         """Look for one absent object with the box path, at its predicted box, the box it was last seen in and,
         for a look-alike (LOST ones too), the free region that looks most like it, by turns
         (vos_ros/core/redetect.py); when found, it takes those pixels in every view (in place), counts as
@@ -400,7 +401,6 @@ class Session:
         first, tc = self.views[0], self.cfg.track
         p0 = probs4[0][0]                                                        # K x h4 x w4
         visible = (p0 > PRESENT_PROBABILITY) & (torch.sigmoid(presence) >= tc.presence_threshold)[:, None, None]
-        alike = lookalikes([t.appearance for t in self.tracks], tc.lookalike_similarity)
         absent = [k for k, t in enumerate(self.tracks)
                   if not visible[k].any() and t.prior.box is not None and t.appearance is not None
                   and (t.state != TrackState.LOST or alike[k])
@@ -439,11 +439,12 @@ class Session:
             track.prior.recent_area = area
             if seen[k] and box is not None:
                 track.prior.observe(box, area, self._frame_index, self.cfg.track.max_growth)
+        # look-alikes again: objects prompted on this frame have joined since _gated
         alike = lookalikes([t.appearance for t in self.tracks], self.cfg.track.lookalike_similarity)
         shown = [k for k, (track, area) in enumerate(zip(self.tracks, areas, strict=True))
                  if alike[k] and seen[k] and area >= MIN_REGION * track.prior.area]
         if shown:
-            lately = mask_appearances(f8, probs4[:, torch.tensor(shown, device=self.device)])       # S x C
+            lately = appearances(f8, probs4[0, torch.tensor(shown, device=self.device)] > PRESENT_PROBABILITY)
             for track, now in zip([self.tracks[k] for k in shown], lately, strict=True):
                 track.seen_appearance = now if track.seen_appearance is None else F.normalize(
                     (1 - APPEARANCE_SMOOTHING) * track.seen_appearance + APPEARANCE_SMOOTHING * now, dim=0)
@@ -464,8 +465,8 @@ class Session:
             view.queries = torch.cat([view.queries, self.model.query_init(f, g)], 1)
             view.memory.add_objects(len(prompts))
             given.append(g)
-        for j, track in enumerate(self.tracks[-len(prompts):]):
-            track.appearance = appearance(feats[0].f8, given[0][0, j][None])
+        for track, look in zip(self.tracks[-len(prompts):], appearances(feats[0].f8, given[0][0]), strict=True):
+            track.appearance = look
         return given
 
     def _prompt_mask(self, frame: np.ndarray, prompt: Prompt) -> np.ndarray:
